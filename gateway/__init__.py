@@ -1,0 +1,1 @@
+"""The HTTP face of Gibsey: a Falcon ASGI app served by gunicorn's asgi worker."""

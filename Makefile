@@ -1,0 +1,61 @@
+# Two commands do all set-up on a fresh machine:  make run   and   make test
+# Everything installs into .venv on first use; later runs skip the install unless pyproject.toml changed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU-only torch wheel beside the repo on our build machines (absent elsewhere: then pip's default).
+WHEELS := $(wildcard ../shared/wheels/constraints.txt)
+PIP_ENV := $(if $(WHEELS),PIP_FIND_LINKS=$(abspath ../shared/wheels) PIP_CONSTRAINT=$(abspath $(WHEELS)),)
+export PATH := $(abspath $(BIN)):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install stack stack-down status schema topics run test test-unit test-integration test-services bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python dependencies into $(VENV) (first time: several minutes, ~1.9 GB)"
+	$(PIP_ENV) $(BIN)/pip install --disable-pip-version-check -q -e .
+	@touch $(STAMP)
+
+stack:
+	localstack/up
+
+stack-down:
+	localstack/down
+
+status:
+	localstack/status
+
+schema: install
+	gibsey schema apply
+
+topics: install
+	gibsey topics create
+
+run: install stack schema topics
+	honcho start
+
+test: install stack test-unit test-integration test-services
+
+test-unit: install
+	pytest -q tests/unit
+
+test-integration: install
+	pytest -q tests/integration
+
+# Nameko services need eventlet's monkey patching, which must not leak into the asyncio tests above,
+# so they run in their own interpreter under `nameko test` (nameko's pytest wrapper that patches first).
+test-services: install
+	nameko test -q tests/services
+
+bench: install stack
+	bench/stack_start.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,47 @@
+"""Every error leaves the gateway as JSON `{error, detail}` with the right status, never an HTML page.
+
+This is the one place exceptions become HTTP: domain errors are mapped here, and anything unexpected is
+logged with its traceback and answered with a 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import falcon
+import falcon.asgi
+
+from shared.events import EventValidationError
+from shared.symbols import SymbolError
+
+log = logging.getLogger("gibsey.gateway")
+
+# Domain exception -> HTTP status. Their messages are written for readers, so they go out as `detail`.
+ERROR_STATUS: dict[type[Exception], str] = {
+    EventValidationError: falcon.HTTP_422,
+    SymbolError: falcon.HTTP_422,
+}
+
+
+def serialize_http_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: falcon.HTTPError) -> None:
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = {"error": exc.title, "detail": exc.description}
+
+
+async def handle_domain_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params) -> None:
+    status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
+    raise falcon.HTTPError(status, title=status.split(" ", 1)[1], description=str(exc))
+
+
+async def handle_unexpected(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params) -> None:
+    if isinstance(exc, falcon.HTTPError):
+        raise exc
+    log.exception("unhandled error", extra={"path": req.path, "method": req.method})
+    raise falcon.HTTPInternalServerError(title="Internal Server Error", description="an unexpected error; see the gateway log")
+
+
+def install(app: falcon.asgi.App) -> None:
+    app.set_error_serializer(serialize_http_error)
+    app.add_error_handler(Exception, handle_unexpected)
+    for kind in ERROR_STATUS:
+        app.add_error_handler(kind, handle_domain_error)

@@ -1,0 +1,1 @@
+"""Kafka access: topic administration, producing envelopes, consuming them safely."""

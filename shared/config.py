@@ -1,0 +1,151 @@
+"""Settings from environment variables (12-factor), with defaults that match `localstack/`.
+
+Every process builds one `Settings` at start-up (`Settings.from_env()`) and passes it down; nothing else in
+the project reads `os.environ` for these values, so a test can build its own `Settings` for its own servers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_host_list(raw: str, *, default_port: int, variable: str) -> tuple[HostPort, ...]:
+    """Parse "h1,h2:9043" into host/port pairs; an empty list or a bad port is a `ConfigError`."""
+    hosts: list[HostPort] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        host, sep, port_text = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+        if not sep:
+            host, port_text = item, str(default_port)
+        if not host:
+            raise ConfigError(f"{variable}: {item!r} has no host name")
+        hosts.append(HostPort(host, _port(port_text, variable, item)))
+    if not hosts:
+        raise ConfigError(f"{variable}: no hosts given (expected e.g. 127.0.0.1:{default_port})")
+    return tuple(hosts)
+
+
+def _port(text: str, variable: str, item: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise ConfigError(f"{variable}: port in {item!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"{variable}: port {port} in {item!r} is outside 1..65535")
+    return port
+
+
+def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{variable}: {raw!r} is not a whole number") from None
+    if value < 1:
+        raise ConfigError(f"{variable}: must be at least 1, got {value}")
+    return value
+
+
+def _url(env: Mapping[str, str], variable: str, default: str, schemes: tuple[str, ...]) -> str:
+    raw = env.get(variable, "").strip() or default
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"{variable}: {raw!r} is not a {'/'.join(schemes)} URL with a host")
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError(f"{variable}: {raw!r} has an invalid port") from None
+    return raw.rstrip("/")
+
+
+def _identifier(env: Mapping[str, str], variable: str, default: str) -> str:
+    raw = env.get(variable, "").strip() or default
+    if not (raw[0].isalpha() and raw.replace("_", "a").isalnum() and raw.lower() == raw and len(raw) <= 48):
+        raise ConfigError(f"{variable}: {raw!r} must be a lower-case CQL identifier (letters, digits, _)")
+    return raw
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    """Partition counts per topic family; replication for the whole cluster."""
+
+    session_partitions: int = 6
+    page_partitions: int = 6
+    replication_factor: int = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    cassandra_hosts: tuple[HostPort, ...] = (HostPort("127.0.0.1", 9042),)
+    cassandra_keyspace: str = "gibsey"
+    cassandra_replication_factor: int = 1
+    kafka_brokers: tuple[HostPort, ...] = (HostPort("127.0.0.1", 9092),)
+    amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
+    ollama_base_url: str = "http://localhost:11434"
+    ollama_model: str = "llama3:8b-instruct-q4_K_M"
+    http_port: int = 8000
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    health_timeout_s: float = 2.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read the process environment (or `env`); every bad value raises `ConfigError` naming its variable."""
+        env = os.environ if env is None else env
+        return cls(
+            cassandra_hosts=parse_host_list(
+                env.get("CASSANDRA_HOSTS", "127.0.0.1:9042"), default_port=9042, variable="CASSANDRA_HOSTS"
+            ),
+            cassandra_keyspace=_identifier(env, "CASSANDRA_KEYSPACE", "gibsey"),
+            cassandra_replication_factor=_positive_int(env, "CASSANDRA_REPLICATION_FACTOR", 1),
+            kafka_brokers=parse_host_list(
+                env.get("KAFKA_BROKERS", "127.0.0.1:9092"), default_port=9092, variable="KAFKA_BROKERS"
+            ),
+            amqp_uri=_url(env, "AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/", ("amqp", "amqps")),
+            ollama_base_url=_url(env, "OLLAMA_BASE_URL", "http://localhost:11434", ("http", "https")),
+            ollama_model=env.get("OLLAMA_MODEL", "").strip() or "llama3:8b-instruct-q4_K_M",
+            http_port=_port(env.get("GIBSEY_HTTP_PORT", "").strip() or "8000", "GIBSEY_HTTP_PORT", "GIBSEY_HTTP_PORT"),
+            topics=TopicSettings(
+                session_partitions=_positive_int(env, "GIBSEY_SESSION_TOPIC_PARTITIONS", 6),
+                page_partitions=_positive_int(env, "GIBSEY_PAGE_TOPIC_PARTITIONS", 6),
+                replication_factor=_positive_int(env, "GIBSEY_TOPIC_REPLICATION_FACTOR", 1),
+            ),
+            health_timeout_s=float(_positive_int(env, "GIBSEY_HEALTH_TIMEOUT_MS", 2000)) / 1000.0,
+        )
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The comma-joined form kafka-python and nameko-kafka take."""
+        return ",".join(str(hp) for hp in self.kafka_brokers)
+
+    @property
+    def amqp_host_port(self) -> HostPort:
+        parts = urlsplit(self.amqp_uri)
+        default = 5671 if parts.scheme == "amqps" else 5672
+        return HostPort(parts.hostname or "127.0.0.1", parts.port or default)
+
+    @property
+    def nameko_config(self) -> dict[str, object]:
+        """The config dict Nameko's runner and `nameko run` take (AMQP_URI is the key Nameko reads)."""
+        return {"AMQP_URI": self.amqp_uri, "serializer": "json"}

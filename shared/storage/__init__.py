@@ -1,0 +1,1 @@
+"""Storage access: Cassandra sessions and the versioned schema."""

@@ -1,0 +1,52 @@
+"""Two real Nameko services talking RPC over the real RabbitMQ (runs under `nameko test`, eventlet-patched)."""
+
+import pytest
+from nameko.exceptions import RemoteError
+from nameko.rpc import RpcProxy, rpc
+from nameko.runners import ServiceRunner
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from functions.symbols.service import SymbolsService
+
+pytestmark = pytest.mark.integration
+
+
+class ReaderDeskService:
+    """A second service, standing in for any function that asks `symbols` a question."""
+
+    name = "reader_desk"
+    symbols = RpcProxy("symbols")
+
+    @rpc
+    def label_for(self, code):
+        entry = self.symbols.describe(code)
+        return f"{entry['character_name']} / {entry['label']}"
+
+
+@pytest.fixture
+def running_services(stack_settings):
+    config = stack_settings.nameko_config
+    runner = ServiceRunner(config)
+    runner.add_service(SymbolsService)
+    runner.add_service(ReaderDeskService)
+    runner.start()
+    try:
+        yield config
+    finally:
+        runner.stop()
+
+
+def test_one_service_calls_another_over_rabbitmq(running_services):
+    with ClusterRpcProxy(running_services, timeout=30) as cluster:
+        assert cluster.reader_desk.label_for(0x1C) == "London Fox / Receive, Canon"
+        manifest = cluster.symbols.manifest()
+    assert len(manifest) == 256
+    assert manifest[255]["notation"] == "ZS"
+
+
+def test_errors_cross_the_wire_with_their_type(running_services):
+    with ClusterRpcProxy(running_services, timeout=30) as cluster:
+        with pytest.raises(RemoteError) as info:
+            cluster.reader_desk.label_for(256)
+    assert info.value.exc_type == "SymbolError"
+    assert "symbol_code must be 0..255, got 256" in info.value.value

@@ -1,0 +1,50 @@
+import pytest
+
+from shared.config import ConfigError, HostPort, Settings
+
+
+def test_defaults_match_the_local_stack():
+    settings = Settings.from_env({})
+    assert settings.cassandra_hosts == (HostPort("127.0.0.1", 9042),)
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.amqp_host_port == HostPort("127.0.0.1", 5672)
+    assert settings.cassandra_keyspace == "gibsey"
+    assert settings.ollama_base_url == "http://localhost:11434"
+    assert settings.ollama_model == "llama3:8b-instruct-q4_K_M"
+    assert settings.http_port == 8000
+
+
+def test_environment_overrides_are_parsed():
+    settings = Settings.from_env({
+        "CASSANDRA_HOSTS": "db1, db2:9043",
+        "KAFKA_BROKERS": "k1:19092,k2",
+        "AMQP_URI": "amqp://u:p@mq:5673/vh",
+        "CASSANDRA_KEYSPACE": "gibsey_test",
+        "CASSANDRA_REPLICATION_FACTOR": "3",
+        "GIBSEY_HTTP_PORT": "8080",
+        "GIBSEY_SESSION_TOPIC_PARTITIONS": "12",
+        "OLLAMA_BASE_URL": "http://gpu:11434/",
+    })
+    assert settings.cassandra_hosts == (HostPort("db1", 9042), HostPort("db2", 9043))
+    assert settings.kafka_bootstrap == "k1:19092,k2:9092"
+    assert settings.amqp_host_port == HostPort("mq", 5673)
+    assert settings.cassandra_replication_factor == 3
+    assert settings.http_port == 8080
+    assert settings.topics.session_partitions == 12
+    assert settings.ollama_base_url == "http://gpu:11434"
+    assert settings.nameko_config["AMQP_URI"] == "amqp://u:p@mq:5673/vh"
+
+
+@pytest.mark.parametrize("env, named", [
+    ({"CASSANDRA_HOSTS": "db:notaport"}, "CASSANDRA_HOSTS"),
+    ({"KAFKA_BROKERS": " , "}, "KAFKA_BROKERS"),
+    ({"KAFKA_BROKERS": "k:70000"}, "KAFKA_BROKERS"),
+    ({"AMQP_URI": "http://mq"}, "AMQP_URI"),
+    ({"OLLAMA_BASE_URL": "localhost:11434"}, "OLLAMA_BASE_URL"),
+    ({"CASSANDRA_KEYSPACE": "Drop;Table"}, "CASSANDRA_KEYSPACE"),
+    ({"GIBSEY_HTTP_PORT": "http"}, "GIBSEY_HTTP_PORT"),
+    ({"CASSANDRA_REPLICATION_FACTOR": "0"}, "CASSANDRA_REPLICATION_FACTOR"),
+])
+def test_bad_values_name_their_variable(env, named):
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)
