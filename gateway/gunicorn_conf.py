@@ -8,5 +8,21 @@ workers = int(os.environ.get("GIBSEY_HTTP_WORKERS", "2"))
 graceful_timeout = 10
 timeout = 30
 keepalive = 5
+# gunicorn 25+ opens a control socket at one fixed path per user; several gateways on one machine (make run
+# beside the tests) would fight over it, and we do not use it.
+control_socket_disable = True
+
+# gunicorn's own lines (start, stop, access) as JSON too, through the project's formatter.
 accesslog = "-"
-access_log_format = '{"ts":"%(t)s","service":"gateway","msg":"http","method":"%(m)s","path":"%(U)s","status":%(s)s,"ms":%(M)s}'
+access_log_format = '%(m)s %(U)s %(s)s %(M)sms'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "shared.logging.JsonFormatter", "service": "gateway"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": os.environ.get("GIBSEY_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": os.environ.get("GIBSEY_LOG_LEVEL", "INFO"), "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from shared.config import HostPort, Settings
-from shared.probes import ProbeResult, probe_cassandra, probe_http, probe_kafka, probe_rabbitmq
+from shared.probes import ProbeResult, probe_cassandra, probe_kafka, probe_ollama, probe_rabbitmq
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def default_checks(settings: Settings) -> tuple[Check, ...]:
             _first_answering(probe_cassandra, settings.cassandra_hosts, timeout),
         ),
         Check("rabbitmq", True, str(amqp), lambda: probe_rabbitmq(amqp.host, amqp.port, timeout)),
-        Check("ollama", False, settings.ollama_base_url, lambda: probe_http(settings.ollama_base_url, timeout)),
+        Check("ollama", False, settings.ollama_base_url, lambda: probe_ollama(settings.ollama_base_url, timeout)),
     )
 
 

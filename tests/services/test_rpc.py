@@ -46,7 +46,12 @@ def test_one_service_calls_another_over_rabbitmq(running_services):
 
 def test_errors_cross_the_wire_with_their_type(running_services):
     with ClusterRpcProxy(running_services, timeout=30) as cluster:
-        with pytest.raises(RemoteError) as info:
+        with pytest.raises(RemoteError) as direct:
+            cluster.symbols.describe(256)
+        with pytest.raises(RemoteError) as relayed:
             cluster.reader_desk.label_for(256)
-    assert info.value.exc_type == "SymbolError"
-    assert "symbol_code must be 0..255, got 256" in info.value.value
+    assert direct.value.exc_type == "SymbolError"
+    assert direct.value.value == "symbol_code must be 0..255, got 256"
+    # The caller did not handle it, so it arrives wrapped once more, the original type named in the message.
+    assert relayed.value.exc_type == "RemoteError"
+    assert relayed.value.value == "SymbolError symbol_code must be 0..255, got 256"
