@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed
 # The CPU-only torch wheel beside the repo on our build machines (absent elsewhere: then pip's default).
 WHEELS := $(wildcard ../shared/wheels/constraints.txt)
 PIP_ENV := $(if $(WHEELS),PIP_FIND_LINKS=$(abspath ../shared/wheels) PIP_CONSTRAINT=$(abspath $(WHEELS)),)
+# Elsewhere, PyTorch's CPU index when it answers (PyPI's Linux torch is the multi-GB CUDA build).
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -19,7 +21,10 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing Python dependencies into $(VENV) (first time: several minutes, ~1.9 GB)"
+	@echo "installing Python dependencies into $(VENV) (first time: a few minutes, ~1.8 GB)"
+	@if [ -z "$(WHEELS)" ] && curl -fsI --max-time 5 $(TORCH_CPU_INDEX)/torch/ >/dev/null 2>&1; then \
+	  echo "torch: CPU build from $(TORCH_CPU_INDEX)"; \
+	  $(BIN)/pip install --disable-pip-version-check -q --index-url $(TORCH_CPU_INDEX) torch; fi
 	$(PIP_ENV) $(BIN)/pip install --disable-pip-version-check -q -e .
 	@touch $(STAMP)
 
