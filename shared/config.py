@@ -26,17 +26,15 @@ class HostPort:
 
 
 def parse_host_list(raw: str, *, default_port: int, variable: str) -> tuple[HostPort, ...]:
-    """Parse "h1,h2:9043" into host/port pairs; an empty list or a bad port is a `ConfigError`."""
+    """Parse "h1,h2:9043" into host/port pairs (IPv4 or names); an empty list or a bad port is a `ConfigError`."""
     hosts: list[HostPort] = []
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue
-        host, sep, port_text = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
-        if not sep:
-            host, port_text = item, str(default_port)
+        host, _, port_text = item.partition(":")
         if not host:
             raise ConfigError(f"{variable}: {item!r} has no host name")
-        hosts.append(HostPort(host, _port(port_text, variable, item)))
+        hosts.append(HostPort(host, _port(port_text, variable, item) if port_text else default_port))
     if not hosts:
         raise ConfigError(f"{variable}: no hosts given (expected e.g. 127.0.0.1:{default_port})")
     return tuple(hosts)

@@ -109,6 +109,8 @@ def test_health_reports_a_stopped_server_as_down(stack_settings, throwaway_rabbi
         down = subprocess.run([str(REPO / "localstack" / "down"), "rabbitmq"], env=rabbit_env,
                               capture_output=True, text=True, timeout=120)
         assert down.returncode == 0, down.stderr
+        leftover = subprocess.run(["pgrep", "-f", rabbit_env["RABBITMQ_NODENAME"]], capture_output=True, text=True)
+        assert leftover.stdout == "", f"localstack/down left processes running: {leftover.stdout}"
 
         status, body = _get(f"{url}/health")
         assert status == 503
