@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon.asgi
 
 from gateway import errors
+from gateway.openapi import openapi_document
+from gateway.pages import CassandraPages, PageSource
 from gateway.resources.health import HealthResource
+from gateway.resources.pages import PageByIdResource, PageByNumberResource
+from gateway.resources.qdpi import StaticDocumentResource, characters_document, manifest_document
 from shared.config import Settings
 from shared.health import Check, default_checks
 
 
-def create_app(settings: Settings, *, health_checks: tuple[Check, ...] | None = None) -> falcon.asgi.App:
-    app = falcon.asgi.App(cors_enable=True)
+class CloseOnShutdown:
+    """ASGI lifespan hook: release the collaborators' connections when the worker stops."""
+
+    def __init__(self, *closables: Any):
+        self._closables = closables
+
+    async def process_shutdown(self, scope: dict, event: dict) -> None:
+        for closable in self._closables:
+            await closable.close()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    health_checks: tuple[Check, ...] | None = None,
+    pages: PageSource | None = None,
+) -> falcon.asgi.App:
+    pages = pages if pages is not None else CassandraPages(settings)
+    app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages)])
     errors.install(app)
     app.add_route("/health", HealthResource(health_checks if health_checks is not None else default_checks(settings)))
+    app.add_route("/pages/{number}", PageByNumberResource(pages))
+    app.add_route("/api/v1/page/{page_id}", PageByIdResource(pages))
+    app.add_route("/api/v1/qdpi/characters", StaticDocumentResource(characters_document()))
+    app.add_route("/api/v1/qdpi/manifest", StaticDocumentResource(manifest_document()))
+    app.add_route("/openapi.json", StaticDocumentResource(openapi_document()))
     return app

@@ -10,8 +10,12 @@ import logging
 
 import falcon
 import falcon.asgi
+from cassandra import DriverException, RequestExecutionException
+from cassandra.cluster import NoHostAvailable
 
 from shared.events import EventValidationError
+from shared.storage.cassandra import StorageUnavailable
+from shared.storage.pages import InvalidPageReference, PageNotFound
 from shared.symbols import SymbolError
 
 log = logging.getLogger("gibsey.gateway")
@@ -20,7 +24,16 @@ log = logging.getLogger("gibsey.gateway")
 ERROR_STATUS: dict[type[Exception], str] = {
     EventValidationError: falcon.HTTP_422,
     SymbolError: falcon.HTTP_422,
+    InvalidPageReference: falcon.HTTP_422,
+    PageNotFound: falcon.HTTP_404,
+    StorageUnavailable: falcon.HTTP_503,
+    NoHostAvailable: falcon.HTTP_503,
+    DriverException: falcon.HTTP_503,  # e.g. OperationTimedOut
+    RequestExecutionException: falcon.HTTP_503,  # Unavailable, ReadTimeout, ...
 }
+# Errors whose own message is for operators (addresses, driver internals): readers get this instead.
+STORAGE_ERRORS = (StorageUnavailable, NoHostAvailable, DriverException, RequestExecutionException)
+STORAGE_DETAIL = "the page store is not answering; try again shortly"
 
 
 def serialize_http_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: falcon.HTTPError) -> None:
@@ -30,7 +43,11 @@ def serialize_http_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, e
 
 async def handle_domain_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params) -> None:
     status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
-    raise falcon.HTTPError(status, title=status.split(" ", 1)[1], description=str(exc))
+    detail = str(exc)
+    if isinstance(exc, STORAGE_ERRORS):
+        log.warning("storage error", extra={"path": req.path, "error": repr(exc)})
+        detail = STORAGE_DETAIL
+    raise falcon.HTTPError(status, title=status.split(" ", 1)[1], description=detail)
 
 
 async def handle_unexpected(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params) -> None:

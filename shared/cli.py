@@ -46,6 +46,51 @@ def _topics_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from shared.canon import load_corpus
+    from shared.canon.ingest import ingest
+    from shared.canon.report import summarise
+    from shared.storage.cassandra import close_session, open_session
+
+    corpus = load_corpus(args.path)
+    sections = len({p.section for p in corpus.pages})
+    print(f"corpus {args.path}: {len(corpus.pages)} pages, {sections} sections, {len(corpus.characters)} characters")
+    lines = summarise(corpus.normalisations)
+    print(f"normalisations: {len(corpus.normalisations)}" + ("" if lines else " (none)"))
+    for line in lines:
+        print(f"  {line}")
+    if args.dry_run:
+        print("dry run: corpus is valid; nothing written")
+        return 0
+    session = open_session(settings)
+    started = time.monotonic()
+    bar: list[tqdm] = []
+    try:
+        report = ingest(
+            session, settings.cassandra_keyspace, corpus, replace=args.replace,
+            on_plan=lambda n: bar.append(tqdm(total=n, unit="page", desc="writing pages", disable=n == 0)),
+            on_progress=lambda n: bar[0].update(n),
+        )
+    finally:
+        for b in bar:
+            b.close()
+        close_session(session)
+    elapsed = time.monotonic() - started
+    if not report.changed:
+        print(f"nothing to write: all {report.pages_total} pages and {len(corpus.characters)} characters "
+              f"in keyspace {settings.cassandra_keyspace} already match the corpus")
+        return 0
+    rate = f" ({report.pages_written / elapsed:.0f} pages/s)" if report.pages_written else ""
+    print(f"wrote {report.pages_written} of {report.pages_total} pages{rate}, {report.characters_written} characters"
+          + (f", removed {report.stale_removed} stale canon pages" if report.stale_removed else "")
+          + f" in {elapsed:.1f} s")
+    return 0
+
+
 def _health(settings: Settings, args: argparse.Namespace) -> int:
     from shared.health import check_now, default_checks
 
@@ -73,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="Kafka topics").add_subparsers(dest="action", required=True)
     topics.add_parser("create", help="create the core topics (idempotent)").set_defaults(run=_topics_create)
 
+    ingest = commands.add_parser("ingest", help="load a corpus (Gibsey layout) into Cassandra; idempotent")
+    ingest.add_argument("path", help="corpus directory with metadata/, pages/ and characters/")
+    ingest.add_argument("--dry-run", action="store_true", help="validate and report without writing")
+    ingest.add_argument("--replace", action="store_true",
+                        help="remove stored canon pages this corpus does not have (otherwise refused)")
+    ingest.set_defaults(run=_ingest)
+
     health = commands.add_parser("health", help="probe Kafka, Cassandra, RabbitMQ and Ollama")
     health.add_argument("--json", action="store_true")
     health.set_defaults(run=_health)
@@ -81,10 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _operator_errors() -> tuple[type[BaseException], ...]:
     from shared.bus.admin import BusUnavailable
+    from shared.canon import CorpusError
+    from shared.canon.ingest import IngestConflict
     from shared.storage.cassandra import StorageUnavailable
     from shared.storage.schema import SchemaError
 
-    return (BusUnavailable, StorageUnavailable, SchemaError)
+    return (BusUnavailable, CorpusError, IngestConflict, StorageUnavailable, SchemaError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(settings, args)
     except _operator_errors() as exc:
-        print(f"gibsey {args.command} {getattr(args, 'action', '')}: {exc}".replace("  ", " "), file=sys.stderr)
+        command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        print(f"gibsey {command}: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -29,3 +29,11 @@ def cassandra_session(stack_settings: Settings):
     yield session
     session.execute(f"DROP KEYSPACE IF EXISTS {stack_settings.cassandra_keyspace}")
     close_session(session)
+
+
+@pytest.fixture(scope="session")
+def schema_applied(cassandra_session, stack_settings):
+    """The session's keyspace with every migration applied; the report of that first apply."""
+    from shared.storage.schema import apply_schema
+
+    return apply_schema(cassandra_session, stack_settings)

@@ -7,14 +7,9 @@ everything else (CLI, gateway threads, tests) uses the driver's default reactor.
 from __future__ import annotations
 
 import sys
-import warnings
 
-# cassandra.cluster imports its eventlet reactor eagerly, and eventlet warns on import that it is in
-# maintenance mode. Nameko 2.14 is built on eventlet (a choice made for us), so the warning is noise here.
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session  # noqa: E402
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy  # noqa: E402
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
 from shared.config import Settings
 

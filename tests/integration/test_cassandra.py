@@ -13,8 +13,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def applied(cassandra_session, stack_settings):
-    return apply_schema(cassandra_session, stack_settings)
+def applied(schema_applied):
+    return schema_applied
 
 
 def test_first_apply_runs_every_migration_and_second_is_a_no_op(cassandra_session, stack_settings, applied):

@@ -1,0 +1,149 @@
+"""The OpenAPI 3.1 description of every endpoint, served at `/openapi.json`.
+
+Schemas here are the response contracts; tests validate the document and real responses against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.events.payloads import PAGE_ID_PATTERN
+
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {304: "Not modified (ETag matched)", 404: "No such page", 422: "Malformed page number or id",
+            503: "A required dependency is unavailable"}
+    return {str(code): ({"description": text[code]} if code == 304 else _json(_ERROR_REF, text[code]))
+            for code in codes}
+
+
+_PAGE_PROPS: dict[str, Any] = {
+    "page_id": {"type": "string", "pattern": PAGE_ID_PATTERN.pattern},
+    "page_number": {"type": ["integer", "null"], "minimum": 1},
+    "title": {"type": "string"},
+    "text": {"type": "string"},
+    "section": {"type": "integer", "minimum": 1, "maximum": 16},
+    "character": {"type": "string"},
+    "character_name": {"type": "string"},
+    "colour": {"type": "string", "pattern": "^#[0-9A-F]{6}$"},
+    "max_page_number": {"type": "integer", "minimum": 0},
+}
+_PAGE_ID_OR_NULL = {"type": ["string", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error", "detail"], "additionalProperties": False,
+        "properties": {"error": {"type": "string"}, "detail": {"type": ["string", "null"]}},
+    },
+    "Page": {
+        "type": "object", "required": list(_PAGE_PROPS), "additionalProperties": False, "properties": _PAGE_PROPS,
+    },
+    "HydratedPage": {
+        "type": "object",
+        "required": [*_PAGE_PROPS, "symbol_code", "orientation", "provenance", "trajectory", "edges", "index_signals"],
+        "additionalProperties": False,
+        "properties": {
+            **_PAGE_PROPS,
+            "symbol_code": {"type": "integer", "minimum": 0, "maximum": 255},
+            "orientation": {"enum": ["X", "Y", "A", "Z"]},
+            "provenance": {"enum": ["C", "P", "U", "S"]},
+            "trajectory": {"enum": ["T0", "T1", "T2", "T3"]},
+            "edges": {
+                "type": "object", "required": ["next", "loop_back_to", "forks", "mirrors"],
+                "additionalProperties": False,
+                "properties": {
+                    "next": _PAGE_ID_OR_NULL, "loop_back_to": _PAGE_ID_OR_NULL,
+                    "forks": {"type": "array", "items": {"type": "string"}},
+                    "mirrors": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "index_signals": {"type": "object", "description": "empty until the page has been indexed"},
+        },
+    },
+    "Character": {
+        "type": "object", "required": ["index", "id", "name", "colour", "section", "symbol_codes"],
+        "additionalProperties": False,
+        "properties": {
+            "index": {"type": "integer", "minimum": 0, "maximum": 15}, "id": {"type": "string"},
+            "name": {"type": "string"}, "colour": {"type": "string", "pattern": "^#[0-9A-F]{6}$"},
+            "section": {"type": "integer", "minimum": 1, "maximum": 16},
+            "symbol_codes": {"type": "object", "required": ["first", "last"],
+                             "properties": {"first": {"type": "integer"}, "last": {"type": "integer"}}},
+        },
+    },
+    "Symbol": {
+        "type": "object",
+        "required": ["symbol_code", "hex", "char_hex", "character", "character_name", "colour", "behavior",
+                     "notation", "orientation", "provenance", "label", "section"],
+        "properties": {
+            "symbol_code": {"type": "integer", "minimum": 0, "maximum": 255}, "hex": {"type": "string"},
+            "char_hex": {"type": "integer", "minimum": 0, "maximum": 15}, "character": {"type": "string"},
+            "character_name": {"type": "string"}, "colour": {"type": "string"},
+            "behavior": {"type": "integer", "minimum": 0, "maximum": 15},
+            "notation": {"type": "string", "pattern": "^[XYAZ][CPUS]$"},
+            "orientation": {"enum": ["X", "Y", "A", "Z"]}, "provenance": {"enum": ["C", "P", "U", "S"]},
+            "label": {"type": "string"}, "section": {"type": "integer"},
+        },
+    },
+    "Health": {
+        "type": "object", "required": ["status", "dependencies"],
+        "properties": {
+            "status": {"enum": ["ok", "degraded", "down"]},
+            "dependencies": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["name", "status", "required", "up", "latency_ms", "version", "detail"],
+                "properties": {"status": {"enum": ["up", "down"]}, "latency_ms": {"type": "number"},
+                               "version": {"type": ["string", "null"]}, "required": {"type": "boolean"}},
+            }},
+        },
+    },
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def openapi_document() -> dict[str, Any]:
+    page_number = {"name": "number", "in": "path", "required": True, "description": "global page number, 1..N",
+                   "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+    page_id = {"name": "page_id", "in": "path", "required": True,
+               "description": "S{section:02d}-P{page:04d} for canon pages, a UUID for branches",
+               "schema": {"type": "string"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Gibsey gateway", "version": "1.0.0",
+                 "description": "The REST face of The Entrance Way. Errors are JSON {error, detail}."},
+        "paths": {
+            "/health": {"get": {"summary": "Dependencies with status, latency and version", "operationId": "health",
+                                "responses": {"200": _json(_ref("Health"), "Required dependencies are up"),
+                                              "503": _json(_ref("Health"), "A required dependency is down")}}},
+            "/pages/{number}": {"get": {
+                "summary": "A canon page by its global number", "operationId": "pageByNumber",
+                "parameters": [page_number],
+                "responses": {"200": _json(_ref("Page"), "The page"), **_errors(404, 422, 503)}}},
+            "/api/v1/page/{page_id}": {"get": {
+                "summary": "A page with its symbol, edges and index signals", "operationId": "pageById",
+                "parameters": [page_id],
+                "responses": {"200": _json(_ref("HydratedPage"), "The hydrated page"), **_errors(404, 422, 503)}}},
+            "/api/v1/qdpi/characters": {"get": {
+                "summary": "The 16 characters with their colours", "operationId": "characters",
+                "responses": {"200": _json({"type": "object", "required": ["characters"], "properties": {
+                    "characters": {"type": "array", "minItems": 16, "maxItems": 16, "items": _ref("Character")}}},
+                    "The characters (ETag)"), **_errors(304)}}},
+            "/api/v1/qdpi/manifest": {"get": {
+                "summary": "All 256 symbols and the 16 behaviours", "operationId": "manifest",
+                "responses": {"200": _json({"type": "object", "required": ["symbols", "behaviours"], "properties": {
+                    "symbols": {"type": "array", "minItems": 256, "maxItems": 256, "items": _ref("Symbol")},
+                    "behaviours": {"type": "array", "minItems": 16, "maxItems": 16}}},
+                    "The manifest (ETag)"), **_errors(304)}}},
+            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
+                                      "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
+        },
+        "components": {"schemas": SCHEMAS},
+    }
