@@ -10,11 +10,15 @@ WHEELS := $(wildcard ../shared/wheels/constraints.txt)
 PIP_ENV := $(if $(WHEELS),PIP_FIND_LINKS=$(abspath ../shared/wheels) PIP_CONSTRAINT=$(abspath $(WHEELS)),)
 # Elsewhere, PyTorch's CPU index when it answers (PyPI's Linux torch is the multi-GB CUDA build).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+# The corpus `make run` ingests: the project's own demo unless told otherwise (make run CORPUS=/path).
+CORPUS ?= corpus/demo
+INGEST_FLAGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install stack stack-down status schema topics run test test-unit test-integration test-services bench clean
+# `gibsey ingest` refuses to drop canon pages a smaller corpus lacks; INGEST_FLAGS=--replace allows it.
+.PHONY: install stack stack-down status schema topics ingest run test test-unit test-integration test-services bench clean
 
 install: $(STAMP)
 
@@ -43,7 +47,10 @@ schema: install
 topics: install
 	gibsey topics create
 
-run: install stack schema topics
+ingest: install
+	gibsey ingest $(CORPUS) $(INGEST_FLAGS)
+
+run: install stack schema topics ingest
 	honcho start
 
 test: install stack test-unit test-integration test-services
@@ -61,6 +68,7 @@ test-services: install
 
 bench: install stack
 	bench/stack_start.sh
+	python bench/page_reads.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -22,12 +22,21 @@ def _settle(future: asyncio.Future, result: Any = None, error: BaseException | N
 
 
 async def execute(session: Session, statement: Any, params: Sequence[Any] | None = None) -> list[Any]:
-    """Run one statement and return its rows (the first page; our reads are single-partition and small)."""
+    """Run one statement and return all its rows, following the driver's result pages."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future = loop.create_future()
     response = session.execute_async(statement, params)
+    rows: list[Any] = []
+
+    def on_page(page: Any) -> None:  # runs on the driver's thread
+        rows.extend(page or ())
+        if response.has_more_pages:
+            response.start_fetching_next_page()
+        else:
+            loop.call_soon_threadsafe(_settle, future, rows)
+
     response.add_callbacks(
-        callback=lambda rows: loop.call_soon_threadsafe(_settle, future, list(rows or [])),
+        callback=on_page,
         errback=lambda exc: loop.call_soon_threadsafe(_settle, future, None, exc),
     )
     return await future

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from cassandra.cluster import Session
@@ -36,34 +37,56 @@ def parse_page_id(raw: str) -> str:
 
 
 class PageReader:
-    """Prepared statements over one keyspace; every method is a coroutine that never blocks the loop."""
+    """Prepared statements over one keyspace; every method is a coroutine that never blocks the loop.
 
-    def __init__(self, session: Session, keyspace: str):
+    The book's numbering (page number -> page id, one small partition) changes only when a corpus is
+    ingested, so it is cached for `numbering_ttl_s` seconds: a read by number is then one query, not three.
+    """
+
+    def __init__(self, session: Session, keyspace: str, *, numbering_ttl_s: float = 10.0):
         self._session = session
+        self._numbering_ttl_s = numbering_ttl_s
+        self._numbering: dict[int, str] = {}
+        self._numbering_loaded_at = float("-inf")
+        self._numbering_refresh: asyncio.Task | None = None
         prepare = session.prepare
         self._by_id = prepare(
             "SELECT page_id, page_num, title, text, section, char_hex, symbol_code, orientation, provenance, "
             f"trajectory FROM {keyspace}.pages WHERE page_id = ?")
-        self._number = prepare(f"SELECT page_id FROM {keyspace}.page_numbers WHERE book = ? AND page_num = ?")
-        self._last = prepare(
-            f"SELECT page_num FROM {keyspace}.page_numbers WHERE book = ? ORDER BY page_num DESC LIMIT 1")
+        self._numbers = prepare(f"SELECT page_num, page_id FROM {keyspace}.page_numbers WHERE book = ?")
         self._edges = prepare(f"SELECT edge_type, target_id FROM {keyspace}.page_edges WHERE page_id = ?")
         self._signals = prepare(
             "SELECT entities, motifs, unresolved_anchors, novelty, coherence, updated_at "
             f"FROM {keyspace}.page_index_signals WHERE page_id = ?")
 
+    async def numbering(self) -> dict[int, str]:
+        """Page number -> page id for the canon, at most `numbering_ttl_s` old (one reload at a time)."""
+        if time.monotonic() - self._numbering_loaded_at > self._numbering_ttl_s:
+            if self._numbering_refresh is None:
+                self._numbering_refresh = asyncio.ensure_future(self._load_numbering())
+            refresh = self._numbering_refresh
+            try:
+                await asyncio.shield(refresh)
+            finally:
+                if self._numbering_refresh is refresh and refresh.done():
+                    self._numbering_refresh = None
+        return self._numbering
+
+    async def _load_numbering(self) -> None:
+        rows = await execute(self._session, self._numbers, (CANON_BOOK,))
+        self._numbering = {row.page_num: row.page_id for row in rows}
+        self._numbering_loaded_at = time.monotonic()
+
     async def max_page_number(self) -> int:
-        rows = await execute(self._session, self._last, (CANON_BOOK,))
-        return rows[0].page_num if rows else 0
+        return max(await self.numbering(), default=0)
 
     async def by_number(self, number: int) -> dict[str, Any]:
-        rows, last = await asyncio.gather(execute(self._session, self._number, (CANON_BOOK, number)),
-                                          self.max_page_number())
-        if not rows:
+        numbering = await self.numbering()
+        last = max(numbering, default=0)
+        if number not in numbering:
             raise PageNotFound(f"no page {number}; the book has pages 1..{last}" if last else
                                "the book is empty: no corpus has been ingested")
-        page = await self._page_row(rows[0].page_id)
-        return _summary(page, last)
+        return _summary(await self._page_row(numbering[number]), last)
 
     async def by_id(self, page_id: str) -> dict[str, Any]:
         page, edges, signals, last = await asyncio.gather(
