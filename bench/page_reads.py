@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,27 +47,27 @@ def free_port() -> int:
 
 async def drive(url: str, paths: list[str], clients: int, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     deadline = time.monotonic() + seconds
 
     async def client(http: httpx.AsyncClient) -> None:
-        nonlocal errors
         while time.monotonic() < deadline:
             path = random.choice(paths)
             started = time.perf_counter()
             try:
                 resp = await http.get(url + path)
-                ok = resp.status_code == 200
-            except httpx.HTTPError:
-                ok = False
+                if resp.status_code != 200:
+                    errors[f"HTTP {resp.status_code}: {resp.text[:120]}"] += 1
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] += 1
             latencies.append(time.perf_counter() - started)
-            errors += not ok
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
     cuts = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "rps": len(latencies) / seconds, "errors": errors,
+    return {"requests": len(latencies), "rps": len(latencies) / seconds, "errors": sum(errors.values()),
+            "error_kinds": dict(errors),
             "p50": cuts[49] * 1000, "p95": cuts[94] * 1000, "p99": cuts[98] * 1000}
 
 
@@ -119,6 +120,8 @@ def main() -> int:
             results[name] = r
             print(f"| {name} | {r['requests']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} "
                   f"| {r['errors']} |")
+            for kind, count in r["error_kinds"].items():
+                print(f"  error x{count}: {kind}", file=sys.stderr)
         baseline, reads = results.values()
         print(f"page reads / baseline throughput: {reads['rps'] / baseline['rps']:.2f}")
     finally:

@@ -9,7 +9,6 @@ import eventlet
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 from nameko.rpc import rpc
-from nameko.runners import ServiceRunner
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko_kafka import KafkaProducer, consume
 
@@ -41,7 +40,7 @@ class ListenerService:
 
 
 @pytest.fixture
-def services(stack_settings):
+def services(stack_settings, run_services):
     admin = KafkaAdminClient(bootstrap_servers=stack_settings.kafka_bootstrap)
     admin.create_topics([NewTopic(TOPIC, 2, 1)])
     config = {
@@ -49,14 +48,10 @@ def services(stack_settings):
         "KAFKA_PRODUCER": {"bootstrap_servers": stack_settings.kafka_bootstrap},
         "KAFKA_CONSUMER": {"bootstrap_servers": stack_settings.kafka_bootstrap},
     }
-    runner = ServiceRunner(config)
-    runner.add_service(PublisherService)
-    runner.add_service(ListenerService)
-    runner.start()
     try:
-        yield config
+        with run_services(config, PublisherService, ListenerService):
+            yield config
     finally:
-        runner.stop()
         admin.delete_topics([TOPIC])
         admin.close()
 

@@ -3,7 +3,6 @@
 import pytest
 from nameko.exceptions import RemoteError
 from nameko.rpc import RpcProxy, rpc
-from nameko.runners import ServiceRunner
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from functions.symbols.service import SymbolsService
@@ -24,16 +23,9 @@ class ReaderDeskService:
 
 
 @pytest.fixture
-def running_services(stack_settings):
-    config = stack_settings.nameko_config
-    runner = ServiceRunner(config)
-    runner.add_service(SymbolsService)
-    runner.add_service(ReaderDeskService)
-    runner.start()
-    try:
+def running_services(stack_settings, run_services):
+    with run_services(stack_settings.nameko_config, SymbolsService, ReaderDeskService) as config:
         yield config
-    finally:
-        runner.stop()
 
 
 def test_one_service_calls_another_over_rabbitmq(running_services):
