@@ -1,0 +1,1 @@
+"""The QDPI cycle: Read, Index, Ask, Receive; the policy that bounds branching; page generation."""
