@@ -7,11 +7,16 @@ from typing import Any
 import falcon.asgi
 
 from gateway import errors
+from gateway.bus import EventProducer
 from gateway.openapi import openapi_document
 from gateway.pages import CassandraPages, PageSource
+from gateway.resources.events import EventStreamResource, SymbolEventResource
 from gateway.resources.health import HealthResource
 from gateway.resources.pages import PageByIdResource, PageByNumberResource
+from gateway.resources.pipeline import BranchResource, RunSymbolResource, SectionStatsResource
 from gateway.resources.qdpi import StaticDocumentResource, characters_document, manifest_document
+from gateway.rpc import ServiceCaller
+from gateway.stream import StreamHub
 from shared.config import Settings
 from shared.health import Check, default_checks
 
@@ -32,14 +37,25 @@ def create_app(
     *,
     health_checks: tuple[Check, ...] | None = None,
     pages: PageSource | None = None,
+    producer: EventProducer | None = None,
+    hub: StreamHub | None = None,
+    caller: ServiceCaller | None = None,
 ) -> falcon.asgi.App:
     pages = pages if pages is not None else CassandraPages(settings)
-    app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages)])
+    producer = producer if producer is not None else EventProducer(settings.kafka_bootstrap)
+    hub = hub if hub is not None else StreamHub(settings.kafka_bootstrap)
+    caller = caller if caller is not None else ServiceCaller(settings.nameko_config)
+    app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages, producer, hub)])
     errors.install(app)
     app.add_route("/health", HealthResource(health_checks if health_checks is not None else default_checks(settings)))
     app.add_route("/pages/{number}", PageByNumberResource(pages))
     app.add_route("/api/v1/page/{page_id}", PageByIdResource(pages))
     app.add_route("/api/v1/qdpi/characters", StaticDocumentResource(characters_document()))
     app.add_route("/api/v1/qdpi/manifest", StaticDocumentResource(manifest_document()))
+    app.add_route("/api/v1/event/ui/symbol", SymbolEventResource(producer, pages))
+    app.add_route("/api/v1/event/stream", EventStreamResource(hub, pages))
+    app.add_route("/api/v1/pipeline/run/symbol/{code}", RunSymbolResource(caller))
+    app.add_route("/api/v1/branch/{page_id}", BranchResource(producer, pages))
+    app.add_route("/api/v1/pipeline/stats/section/{section}", SectionStatsResource(pages))
     app.add_route("/openapi.json", StaticDocumentResource(openapi_document()))
     return app

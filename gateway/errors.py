@@ -13,6 +13,8 @@ import falcon.asgi
 from cassandra import DriverException, RequestExecutionException
 from cassandra.cluster import NoHostAvailable
 
+from gateway.rpc import RemoteRejected, RpcTimedOut, RpcUnavailable
+from shared.bus.admin import BusUnavailable
 from shared.events import EventValidationError
 from shared.storage.cassandra import StorageUnavailable
 from shared.storage.pages import InvalidPageReference, PageNotFound
@@ -30,7 +32,13 @@ ERROR_STATUS: dict[type[Exception], str] = {
     NoHostAvailable: falcon.HTTP_503,
     DriverException: falcon.HTTP_503,  # e.g. OperationTimedOut
     RequestExecutionException: falcon.HTTP_503,  # Unavailable, ReadTimeout, ...
+    BusUnavailable: falcon.HTTP_503,
+    RpcUnavailable: falcon.HTTP_503,
+    RpcTimedOut: falcon.HTTP_504,
+    RemoteRejected: falcon.HTTP_422,
 }
+# A remote refusal whose type means "no such thing" rather than "malformed".
+REMOTE_NOT_FOUND = {"UnknownLocus", "PageNotFound"}
 # Errors whose own message is for operators (addresses, driver internals): readers get this instead.
 STORAGE_ERRORS = (StorageUnavailable, NoHostAvailable, DriverException, RequestExecutionException)
 STORAGE_DETAIL = "the page store is not answering; try again shortly"
@@ -43,6 +51,8 @@ def serialize_http_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, e
 
 async def handle_domain_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params) -> None:
     status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
+    if isinstance(exc, RemoteRejected) and exc.exc_type in REMOTE_NOT_FOUND:
+        status = falcon.HTTP_404
     detail = str(exc)
     if isinstance(exc, STORAGE_ERRORS):
         log.warning("storage error", extra={"path": req.path, "error": repr(exc)})

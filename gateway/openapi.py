@@ -17,8 +17,10 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {304: "Not modified (ETag matched)", 404: "No such page", 422: "Malformed page number or id",
-            503: "A required dependency is unavailable"}
+    text = {304: "Not modified (ETag matched)", 400: "Body is not a JSON object", 404: "No such page",
+            409: "Refused by the branching policy (the reason is in detail)",
+            422: "Malformed input (each field and why in detail)", 503: "A required dependency is unavailable",
+            504: "The pipeline did not answer in time"}
     return {str(code): ({"description": text[code]} if code == 304 else _json(_ERROR_REF, text[code]))
             for code in codes}
 
@@ -91,6 +93,31 @@ SCHEMAS: dict[str, Any] = {
             "label": {"type": "string"}, "section": {"type": "integer"},
         },
     },
+    "SymbolRequest": {
+        "type": "object", "required": ["session_id", "symbol_code"], "additionalProperties": False,
+        "properties": {
+            "session_id": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+            "symbol_code": {"type": "integer", "minimum": 0, "maximum": 255},
+            "page_id": {"type": "string", "pattern": PAGE_ID_PATTERN.pattern},
+            "user_intent": {"type": "string", "maxLength": 2000},
+        },
+    },
+    "Accepted": {
+        "type": "object", "required": ["event_id", "session_id"],
+        "properties": {"event_id": {"type": "string", "format": "uuid"}, "session_id": {"type": "string"},
+                       "locus": {"type": "string"}, "symbol_code": {"type": "integer"}},
+    },
+    "Envelope": {
+        "type": "object", "required": ["event_id", "type", "version", "ts", "session_id", "payload"],
+        "properties": {"event_id": {"type": "string"}, "type": {"type": "string"}, "version": {"type": "integer"},
+                       "ts": {"type": "string", "format": "date-time"}, "session_id": {"type": "string"},
+                       "payload": {"type": "object"}},
+    },
+    "SectionStats": {
+        "type": "object", "required": ["section", "open_branches", "return_debt", "pages_generated"],
+        "properties": {"section": {"type": "integer"}, "open_branches": {"type": "integer"},
+                       "return_debt": {"type": "integer"}, "pages_generated": {"type": "integer"}},
+    },
     "Health": {
         "type": "object", "required": ["status", "dependencies"],
         "properties": {
@@ -142,6 +169,40 @@ def openapi_document() -> dict[str, Any]:
                     "symbols": {"type": "array", "minItems": 256, "maxItems": 256, "items": _ref("Symbol")},
                     "behaviours": {"type": "array", "minItems": 16, "maxItems": 16}}},
                     "The manifest (ETag)"), **_errors(304)}}},
+            "/api/v1/event/ui/symbol": {"post": {
+                "summary": "A reader picks a symbol; the page arrives on their stream", "operationId": "postSymbol",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SymbolRequest")}}},
+                "responses": {"202": _json(_ref("Accepted"), "Queued on gibsey.ui.symbol"),
+                              **_errors(400, 404, 422, 503)}}},
+            "/api/v1/event/stream": {"get": {
+                "summary": "Server-Sent Events for one session", "operationId": "eventStream",
+                "description": "First `connection`, then `page.done` and `pipeline.error` events whose data is an "
+                               "Envelope; `: keep-alive` comments every 15 s; send Last-Event-ID to resume.",
+                "parameters": [{"name": "session_id", "in": "query", "required": True, "schema": {"type": "string"}},
+                               {"name": "Last-Event-ID", "in": "header", "required": False,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "text/event-stream",
+                                      "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                              **_errors(422)}}},
+            "/api/v1/pipeline/run/symbol/{code}": {"post": {
+                "summary": "Run the whole QDPI cycle synchronously (through RPC)", "operationId": "runSymbol",
+                "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"session_id": {"type": "string"}, "page_id": {"type": "string"},
+                                                     "user_intent": {"type": "string"}}}}}},
+                "responses": {"200": _json(_ref("Envelope"), "The PageGenerated envelope"),
+                              **_errors(400, 404, 422, 503, 504)}}},
+            "/api/v1/branch/{page_id}": {"post": {
+                "summary": "Fork a branch from a page (policy applies)", "operationId": "branch",
+                "parameters": [page_id],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["session_id"],
+                    "properties": {"session_id": {"type": "string"}, "user_intent": {"type": "string"}}}}}},
+                "responses": {"202": _json(_ref("Accepted"), "Fork requested"), **_errors(400, 404, 409, 422, 503)}}},
+            "/api/v1/pipeline/stats/section/{section}": {"get": {
+                "summary": "A section's counters", "operationId": "sectionStats",
+                "parameters": [{"name": "section", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json(_ref("SectionStats"), "Counters"), **_errors(422, 503)}}},
             "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                       "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
         },

@@ -16,6 +16,10 @@ class PageSource(Protocol):
 
     async def by_id(self, page_id: str) -> dict[str, Any]: ...
 
+    async def events_after(self, session_id: str, last_event_id: str, types: tuple[str, ...]) -> list: ...
+
+    async def section_stats(self, section: int) -> dict[str, int]: ...
+
     async def close(self) -> None: ...
 
 
@@ -40,6 +44,12 @@ class CassandraPages:
 
     async def by_id(self, page_id: str) -> dict[str, Any]:
         return await (await self._ready()).by_id(page_id)
+
+    async def events_after(self, session_id: str, last_event_id: str, types: tuple[str, ...]) -> list:
+        return await (await self._ready()).events_after(session_id, last_event_id, types)
+
+    async def section_stats(self, section: int) -> dict[str, int]:
+        return await (await self._ready()).section_stats(section)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -146,4 +146,12 @@ class Settings:
     @property
     def nameko_config(self) -> dict[str, object]:
         """The config dict Nameko's runner and `nameko run` take (AMQP_URI is the key Nameko reads)."""
-        return {"AMQP_URI": self.amqp_uri, "serializer": "json"}
+        return {
+            "AMQP_URI": self.amqp_uri,
+            "serializer": "json",
+            "KAFKA_BROKERS": self.kafka_bootstrap,
+            "CASSANDRA_HOSTS": ",".join(map(str, self.cassandra_hosts)),
+            "CASSANDRA_KEYSPACE": self.cassandra_keyspace,
+            "OLLAMA_BASE_URL": self.ollama_base_url,
+            "OLLAMA_MODEL": self.ollama_model,
+        }

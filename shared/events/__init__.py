@@ -3,6 +3,8 @@
 from shared.events.envelope import Envelope, EventValidationError, decode_event
 from shared.events.payloads import (
     MAX_PAGE_TEXT_CHARS,
+    DeliveryFailed,
+    StepAudited,
     MAX_USER_INTENT_CHARS,
     PAYLOAD_TYPES,
     PageEdges,
@@ -15,6 +17,8 @@ from shared.events.payloads import (
 from shared.events.record import KafkaRecord, headers_for, partition_key, to_record
 
 __all__ = [
+    "DeliveryFailed",
+    "StepAudited",
     "Envelope",
     "EventValidationError",
     "KafkaRecord",

@@ -59,7 +59,7 @@ class Envelope(BaseModel, Generic[P]):
         try:
             return Envelope[type(payload)].model_validate(data)  # type: ignore[index,return-value]
         except ValidationError as exc:
-            raise EventValidationError(_problems(exc)) from None
+            raise EventValidationError(validation_problems(exc)) from None
 
     @property
     def topic(self) -> str:
@@ -91,10 +91,10 @@ def decode_event(raw: bytes | str | dict[str, Any]) -> Envelope[Payload]:
     try:
         return Envelope[payload_cls].model_validate(raw)  # type: ignore[valid-type,return-value]
     except ValidationError as exc:
-        raise EventValidationError(_problems(exc)) from None
+        raise EventValidationError(validation_problems(exc)) from None
 
 
-def _problems(exc: ValidationError) -> list[str]:
+def validation_problems(exc: ValidationError) -> list[str]:
     lines = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "event"

@@ -121,6 +121,7 @@ class PageValidation(BaseModel):
 
     style_ok: bool
     continuity_score: float = Field(ge=0.0, le=1.0)
+    generator: str | None = Field(default=None, max_length=128)  # "llm:<model>" or "canon-composer"
 
 
 class PageGenerated(Payload):
@@ -134,6 +135,7 @@ class PageGenerated(Payload):
     character: str = Field(min_length=1, max_length=64)
     symbol_code: SymbolCode
     trajectory: Trajectory
+    title: str | None = Field(default=None, max_length=300)
     text: str = Field(min_length=1, max_length=MAX_PAGE_TEXT_CHARS)
     edges: PageEdges = PageEdges()
     validation: PageValidation
@@ -150,4 +152,44 @@ class PageGenerated(Payload):
         return {**_symbol_headers(self.symbol_code), "x-trajectory": self.trajectory.value}
 
 
-PAYLOAD_TYPES: dict[str, type[Payload]] = {cls.TYPE: cls for cls in (SymbolSelected, PageRequested, PageGenerated)}
+class DeliveryFailed(Payload):
+    """A consumed message could not be handled (unparseable, or failed every attempt) and was set aside.
+
+    Carries the original bytes, so nothing is lost: an operator can fix the cause and replay it.
+    """
+
+    TYPE: ClassVar[str] = "DeliveryFailed"
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[topics.Topic] = topics.DLQ
+
+    source_topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    consumer_group: str
+    key: str | None = None
+    original_value_b64: str
+    original_headers: dict[str, str] = {}
+    original_event_id: str | None = None
+    original_type: str | None = None
+    error: str = Field(max_length=4_000)
+    attempts: int = Field(ge=1)
+
+
+class StepAudited(Payload):
+    """One pipeline step finished (or failed) on one event: the short record on gibsey.audit."""
+
+    TYPE: ClassVar[str] = "StepAudited"
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[topics.Topic] = topics.AUDIT
+
+    step: str = Field(min_length=1, max_length=64)
+    handled_event_id: str
+    handled_type: str
+    outcome: str = Field(pattern=r"^(ok|retry|dead-lettered|duplicate)$")
+    duration_ms: float = Field(ge=0)
+    detail: str = Field(default="", max_length=1_000)
+
+
+PAYLOAD_TYPES: dict[str, type[Payload]] = {
+    cls.TYPE: cls for cls in (SymbolSelected, PageRequested, PageGenerated, DeliveryFailed, StepAudited)
+}

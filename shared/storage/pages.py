@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from datetime import timezone
 from typing import Any
 
 from cassandra.cluster import Session
+from cassandra.util import datetime_from_uuid1
 
 from shared.canon.model import CANON_BOOK
+from shared.events import Envelope, Payload, decode_event
 from shared.events.payloads import check_page_id
 from shared.storage.aio import execute
 from shared.symbols import CHARACTERS
@@ -22,11 +26,16 @@ class InvalidPageReference(ValueError):
     """A page number or id that could never name a page (not a number, not an id)."""
 
 
-def parse_page_number(raw: str) -> int:
+def parse_whole_number(raw: str, what: str) -> int:
+    """A non-negative whole number from a URL segment, or `InvalidPageReference` naming `what`."""
     text = raw.strip()
     if not text.isdigit() or len(text) > 9:
-        raise InvalidPageReference(f"page number must be a positive whole number, got {raw!r}")
+        raise InvalidPageReference(f"{what} must be a positive whole number, got {raw!r}")
     return int(text)
+
+
+def parse_page_number(raw: str) -> int:
+    return parse_whole_number(raw, "page number")
 
 
 def parse_page_id(raw: str) -> str:
@@ -55,6 +64,10 @@ class PageReader:
             f"trajectory FROM {keyspace}.pages WHERE page_id = ?")
         self._numbers = prepare(f"SELECT page_num, page_id FROM {keyspace}.page_numbers WHERE book = ?")
         self._edges = prepare(f"SELECT edge_type, target_id FROM {keyspace}.page_edges WHERE page_id = ?")
+        self._session_log = prepare(
+            f"SELECT ts, event_id, type, payload_json FROM {keyspace}.events_log WHERE session_id = ?")
+        self._counters = prepare(
+            f"SELECT open_branches, return_debt, pages_generated FROM {keyspace}.section_counters WHERE section = ?")
         self._signals = prepare(
             "SELECT entities, motifs, unresolved_anchors, novelty, coherence, updated_at "
             f"FROM {keyspace}.page_index_signals WHERE page_id = ?")
@@ -104,6 +117,24 @@ class PageReader:
             "edges": _edges(edges),
             "index_signals": _signals(signals[0]) if signals else {},
         }
+
+    async def events_after(self, session_id: str, last_event_id: str, types: tuple[str, ...]) -> list[Envelope[Payload]]:
+        """The session's logged events of `types` after `last_event_id` (all of them if it is unknown)."""
+        rows = await execute(self._session, self._session_log, (session_id,))
+        position = next((i for i, row in enumerate(rows) if row.event_id == last_event_id), -1)
+        return [
+            decode_event({"event_id": row.event_id, "type": row.type, "version": 1,
+                          "ts": datetime_from_uuid1(row.ts).replace(tzinfo=timezone.utc).isoformat(),
+                          "session_id": session_id, "payload": json.loads(row.payload_json)})
+            for row in rows[position + 1:] if row.type in types
+        ]
+
+    async def section_stats(self, section: int) -> dict[str, int]:
+        rows = await execute(self._session, self._counters, (section,))
+        row = rows[0] if rows else None
+        return {"section": section, "open_branches": (row.open_branches or 0) if row else 0,
+                "return_debt": (row.return_debt or 0) if row else 0,
+                "pages_generated": (row.pages_generated or 0) if row else 0}
 
     async def _page_row(self, page_id: str) -> Any:
         rows = await execute(self._session, self._by_id, (page_id,))

@@ -57,12 +57,21 @@ def _valid(instance, name):
     jsonschema.validate(instance, _schema(name), cls=jsonschema.Draft202012Validator)
 
 
-def test_openapi_document_is_valid_and_served(client):
+ROUTES = {"/health", "/pages/{number}", "/api/v1/page/{page_id}", "/api/v1/qdpi/characters",
+          "/api/v1/qdpi/manifest", "/api/v1/event/ui/symbol", "/api/v1/event/stream",
+          "/api/v1/pipeline/run/symbol/{code}", "/api/v1/branch/{page_id}",
+          "/api/v1/pipeline/stats/section/{section}", "/openapi.json"}
+
+
+def test_openapi_document_is_valid_and_describes_every_route(client):
     resp = client.get("/openapi.json")
     assert resp.status == falcon.HTTP_200
     validate(resp.json)
-    assert set(resp.json["paths"]) == {"/health", "/pages/{number}", "/api/v1/page/{page_id}",
-                                       "/api/v1/qdpi/characters", "/api/v1/qdpi/manifest", "/openapi.json"}
+    assert set(resp.json["paths"]) == ROUTES
+    app = client.app
+    for path in ROUTES:  # and every described path is really routed
+        concrete = path.replace("{", "").replace("}", "")
+        assert app._router.find(concrete) is not None, path
 
 
 def test_page_by_number(client):

@@ -1,0 +1,125 @@
+"""The gateway's side of Kafka: an async producer, and one tail per process feeding the SSE hub.
+
+kafka-python is thread-based; its futures are bridged onto the event loop here, at this one boundary,
+and its errors become `BusUnavailable` (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Callable
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError, NoBrokersAvailable
+from kafka.structs import TopicPartition
+
+from shared.bus.admin import BusUnavailable
+from shared.events import Envelope, EventValidationError, Payload, decode_event, to_record
+from shared.topics import Topic
+
+log = logging.getLogger("gibsey.gateway.bus")
+
+
+class EventProducer:
+    """Publishes envelopes; connects on first use so the gateway starts while Kafka is down."""
+
+    def __init__(self, bootstrap: str, timeout_s: float = 10.0):
+        self._bootstrap = bootstrap
+        self._timeout_s = timeout_s
+        self._producer: KafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ready(self) -> KafkaProducer:
+        if self._producer is None:
+            async with self._lock:
+                if self._producer is None:
+                    try:
+                        self._producer = await asyncio.to_thread(
+                            KafkaProducer, bootstrap_servers=self._bootstrap, acks="all", linger_ms=2,
+                            client_id="gibsey-gateway", max_block_ms=int(self._timeout_s * 1000))
+                    except (NoBrokersAvailable, KafkaError) as exc:
+                        raise BusUnavailable(f"Kafka at {self._bootstrap} is not reachable") from exc
+        return self._producer
+
+    async def publish(self, envelope: Envelope[Payload]) -> None:
+        producer = await self._ready()
+        record = to_record(envelope)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+
+        def settle(result=None, error=None):
+            if not done.done():
+                done.set_exception(error) if error else done.set_result(result)
+
+        try:
+            future = producer.send(record.topic, value=record.value, key=record.key, headers=list(record.headers))
+        except KafkaError as exc:
+            raise BusUnavailable(f"Kafka refused {envelope.type}: {exc!r}") from exc
+        future.add_callback(lambda md: loop.call_soon_threadsafe(settle, md))
+        future.add_errback(lambda exc: loop.call_soon_threadsafe(settle, None, exc))
+        try:
+            await asyncio.wait_for(done, self._timeout_s)
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            raise BusUnavailable(f"Kafka did not acknowledge {envelope.type}: {exc!r}") from exc
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.close, 5)
+            self._producer = None
+
+
+class KafkaTail:
+    """Reads every partition of some topics from their end, in a thread, and hands each envelope on.
+
+    No consumer group: every gateway process must see every event, because a reader's stream may be
+    held by any of them.
+    """
+
+    def __init__(self, bootstrap: str, topics: tuple[Topic, ...], on_event: Callable[[Envelope[Payload]], None]):
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._on_event = on_event
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ready = threading.Event()  # set once positioned at the end of every partition
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kafka-tail", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tail()
+            except KafkaError as exc:
+                log.warning("kafka tail lost the broker; reconnecting", extra={"error": repr(exc)})
+                self._stop.wait(2.0)
+
+    def _tail(self) -> None:
+        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+                                 client_id="gibsey-gateway-tail")
+        try:
+            partitions = [TopicPartition(t.name, p) for t in self._topics
+                          for p in sorted(consumer.partitions_for_topic(t.name) or ())]
+            consumer.assign(partitions)
+            consumer.seek_to_end()
+            for tp in partitions:
+                consumer.position(tp)  # resolve the end offsets now, so "ready" means really positioned
+            self.ready.set()
+            while not self._stop.is_set():
+                for records in consumer.poll(timeout_ms=250).values():
+                    for record in records:
+                        try:
+                            self._on_event(decode_event(record.value))
+                        except EventValidationError:
+                            continue  # not ours to judge here; the owning consumer dead-letters it
+        finally:
+            consumer.close(autocommit=False)

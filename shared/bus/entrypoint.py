@@ -1,0 +1,245 @@
+"""`@consume(topic, group_id=...)`: a Nameko entrypoint for one Kafka topic with real at-least-once delivery.
+
+Why not nameko-kafka's consumer: its AT_LEAST_ONCE mode commits the offset when the worker is *spawned*,
+so a crash mid-handler loses the message, and its package cannot even be imported without pymongo. Here:
+
+- each record is decoded into an `Envelope` before any worker runs; one that cannot be parsed (or is the
+  wrong type for the topic) goes straight to gibsey.dlq with its original bytes;
+- records of one partition are handled one at a time, in order (a reader's events stay ordered), and
+  partitions in parallel, up to the container's max_workers;
+- a failed handler is retried with exponential backoff, up to `max_attempts`; then the record goes to
+  gibsey.dlq with the error, and the consumer moves on;
+- the offset committed is the highest *contiguous finished* offset per partition (shared.bus.offsets), so a
+  crash means redelivery, never loss. Handlers must therefore be idempotent by event_id.
+
+All Kafka client calls happen on the entrypoint's own run loop (kafka-python's consumer is not
+thread-safe); workers only report outcomes, which the loop settles.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import eventlet
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from nameko.extensions import Entrypoint
+
+from shared.bus.offsets import OffsetTracker
+from shared.events import DeliveryFailed, Envelope, EventValidationError, decode_event, to_record
+from shared.topics import Topic
+
+log = logging.getLogger("gibsey.bus")
+
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_BACKOFF_S = 0.5
+MAX_BACKLOG_PER_PARTITION = 200
+DRAIN_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Pending:
+    record: Any  # kafka ConsumerRecord
+    generation: int
+    attempts: int = 0
+    not_before: float = 0.0
+    envelope: Envelope | None = None
+
+
+@dataclass
+class _State:
+    queues: dict[TopicPartition, deque[Pending]] = field(default_factory=lambda: defaultdict(deque))
+    busy: set[TopicPartition] = field(default_factory=set)
+    paused: set[TopicPartition] = field(default_factory=set)
+    outcomes: deque = field(default_factory=deque)
+    generations: dict[TopicPartition, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, entrypoint: "KafkaEventConsumer"):
+        self._entrypoint = entrypoint
+
+    def on_partitions_revoked(self, revoked):
+        self._entrypoint._on_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned):
+        log.info("partitions assigned", extra={"partitions": sorted(str(tp) for tp in assigned)})
+
+
+class KafkaEventConsumer(Entrypoint):
+    def __init__(self, topic: Topic, *, group_id: str, max_attempts: int | None = None, **kwargs: Any):
+        self.topic = topic
+        self.group_id = group_id
+        self._max_attempts_override = max_attempts
+        super().__init__(**kwargs)
+
+    # -- Nameko lifecycle -----------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.bootstrap = config.get("KAFKA_BROKERS", "127.0.0.1:9092")
+        self.max_attempts = int(self._max_attempts_override or config.get("GIBSEY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+        self.backoff_s = float(config.get("GIBSEY_RETRY_BACKOFF_S", DEFAULT_BACKOFF_S))
+        self._stopping = False
+        self._state = _State()
+        self._tracker = OffsetTracker()
+
+    def start(self) -> None:
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=100, client_id=f"{self.group_id}-consumer",
+        )
+        self._consumer.subscribe([self.topic.name], listener=_Rebalance(self))
+        self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id=f"{self.group_id}-dlq")
+        self._loop = self.container.spawn_managed_thread(self._run, identifier=f"consume:{self.topic.name}")
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._loop.wait()
+
+    def kill(self) -> None:
+        self._stopping = True
+
+    # -- the run loop (the only place Kafka clients are touched) -------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping:
+                for tp, records in self._consumer.poll(timeout_ms=200).items():
+                    self._enqueue(tp, records)
+                self._settle()
+                self._dispatch()
+                self._commit()
+            self._drain()
+        finally:
+            self._consumer.close(autocommit=False)
+            self._producer.close(timeout=10)
+
+    def _enqueue(self, tp: TopicPartition, records: list) -> None:
+        queue = self._state.queues[tp]
+        queue.extend(Pending(record, self._state.generations[tp]) for record in records)
+        if len(queue) >= MAX_BACKLOG_PER_PARTITION and tp not in self._state.paused:
+            self._consumer.pause(tp)
+            self._state.paused.add(tp)
+
+    def _dispatch(self) -> None:
+        now = time.monotonic()
+        for tp, queue in self._state.queues.items():
+            if tp in self._state.busy or not queue or queue[0].not_before > now:
+                continue
+            self._start(tp, queue[0])
+
+    def _start(self, tp: TopicPartition, pending: Pending) -> None:
+        record = pending.record
+        if pending.attempts == 0:
+            self._tracker.started(tp, record.offset)
+        if pending.envelope is None:
+            try:
+                envelope = decode_event(record.value)
+                if envelope.payload.TOPIC != self.topic:
+                    raise EventValidationError([f"type: {envelope.type} does not belong on {self.topic.name}"])
+                pending.envelope = envelope
+            except EventValidationError as exc:
+                pending.attempts = max(pending.attempts, 1)
+                self._dead_letter(tp, pending, f"unparseable: {exc}")
+                return
+        self._state.busy.add(tp)
+        envelope = pending.envelope
+        context = {"event_id": str(envelope.event_id), "session_id": envelope.session_id}
+        self.container.spawn_worker(self, (envelope,), {}, context_data=context,
+                                    handle_result=partial(self._handle_result, tp, pending))
+
+    def _handle_result(self, tp, pending, worker_ctx, result, exc_info):
+        """Runs in the worker's thread: only record the outcome; the run loop acts on it."""
+        self._state.outcomes.append((tp, pending, exc_info))
+        return result, exc_info
+
+    def _settle(self) -> None:
+        while self._state.outcomes:
+            tp, pending, exc_info = self._state.outcomes.popleft()
+            if pending.generation != self._state.generations[tp]:
+                continue  # its partition was revoked meanwhile; the new owner redelivers it
+            self._state.busy.discard(tp)
+            if exc_info is None:
+                self._finish(tp, pending)
+                continue
+            pending.attempts += 1
+            error = f"{exc_info[0].__name__}: {exc_info[1]}"
+            if pending.attempts >= self.max_attempts:
+                self._dead_letter(tp, pending, error)
+            else:
+                pending.not_before = time.monotonic() + self.backoff_s * 2 ** (pending.attempts - 1)
+                log.warning("handler failed; will retry", extra={
+                    "event_id": str(pending.envelope.event_id), "session_id": pending.envelope.session_id,
+                    "attempt": pending.attempts, "error": error, "topic": self.topic.name})
+
+    def _finish(self, tp: TopicPartition, pending: Pending) -> None:
+        queue = self._state.queues[tp]
+        if queue and queue[0] is pending:
+            queue.popleft()
+        self._tracker.done(tp, pending.record.offset)
+        if tp in self._state.paused and len(queue) < MAX_BACKLOG_PER_PARTITION // 2:
+            self._consumer.resume(tp)
+            self._state.paused.discard(tp)
+
+    def _dead_letter(self, tp: TopicPartition, pending: Pending, error: str) -> None:
+        record, envelope = pending.record, pending.envelope
+        failed = DeliveryFailed(
+            source_topic=record.topic, partition=record.partition, offset=record.offset,
+            consumer_group=self.group_id, key=record.key.decode(errors="replace") if record.key else None,
+            original_value_b64=base64.b64encode(record.value or b"").decode(),
+            original_headers={k: v.decode(errors="replace") for k, v in (record.headers or [])},
+            original_event_id=str(envelope.event_id) if envelope else None,
+            original_type=envelope.type if envelope else None,
+            error=error[:4000], attempts=max(pending.attempts, 1),
+        )
+        dlq = to_record(Envelope.wrap(failed, session_id=envelope.session_id if envelope else "unknown"))
+        try:
+            self._producer.send(dlq.topic, value=dlq.value, key=dlq.key, headers=list(dlq.headers)).get(timeout=30)
+        except KafkaError as exc:  # the DLQ itself is down: keep the record, try again shortly
+            log.error("dead-letter publish failed; will retry", extra={"error": repr(exc), "offset": record.offset})
+            pending.not_before = time.monotonic() + 5.0
+            return
+        log.error("dead-lettered", extra={"topic": record.topic, "partition": record.partition,
+                                          "offset": record.offset, "error": error,
+                                          "event_id": failed.original_event_id,
+                                          "session_id": envelope.session_id if envelope else None})
+        self._finish(tp, pending)
+
+    def _commit(self) -> None:
+        positions = self._tracker.committable()
+        if not positions:
+            return
+        try:
+            self._consumer.commit({tp: OffsetAndMetadata(offset, None) for tp, offset in positions.items()})
+            self._tracker.mark_committed(positions)
+        except CommitFailedError as exc:  # a rebalance took the partitions; their new owner redelivers
+            log.warning("commit failed", extra={"error": repr(exc)})
+
+    def _drain(self) -> None:
+        """On stop: let in-flight handlers finish (bounded), then commit what finished. No new dispatches."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while self._state.busy and time.monotonic() < deadline:
+            eventlet.sleep(0.05)
+            self._settle()
+        self._commit()
+
+    def _on_revoked(self, revoked) -> None:
+        self._commit()
+        for tp in revoked:
+            self._state.generations[tp] += 1
+            self._state.queues.pop(tp, None)
+            self._state.busy.discard(tp)
+            self._state.paused.discard(tp)
+        self._tracker.forget(revoked)
+
+
+consume = KafkaEventConsumer.decorator
