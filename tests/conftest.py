@@ -37,3 +37,22 @@ def schema_applied(cassandra_session, stack_settings):
     from shared.storage.schema import apply_schema
 
     return apply_schema(cassandra_session, stack_settings)
+
+
+@pytest.fixture(scope="session")
+def book(cassandra_session, stack_settings, schema_applied, tmp_path_factory):
+    """The session keyspace holding a small book: 3 pages for each of the 16 characters (48 pages)."""
+    from shared.canon import load_corpus
+    from shared.canon.ingest import ingest
+    from tests.corpus_builder import page_entries, write_corpus
+
+    corpus = load_corpus(write_corpus(tmp_path_factory.mktemp("book"), page_entries(per_character=3)))
+    ingest(cassandra_session, stack_settings.cassandra_keyspace, corpus)
+    return corpus
+
+
+@pytest.fixture(scope="session")
+def topics_ready(stack_settings):
+    from shared.bus.admin import ensure_topics
+
+    return ensure_topics(stack_settings)

@@ -19,7 +19,7 @@ from shared.events import Envelope, PageEdges, PageGenerated, PageRequested, Pag
 from shared.qdpi.contract import GeneratedPage, GenerationRequest, SourcePage
 from shared.qdpi.policy import choose_trajectory
 from shared.storage.pipeline import GIBSEY_NAMESPACE, NewPage, PipelineStore, StoredPage, generated_page_id
-from shared.symbols import CHARACTERS, Trajectory, symbol
+from shared.symbols import CHARACTERS, Character, Trajectory, symbol
 
 Writer = Callable[[GenerationRequest], GeneratedPage]
 
@@ -40,6 +40,19 @@ def done_event_id(request_event_id: str) -> uuid.UUID:
 
 def _source(page: StoredPage) -> SourcePage:
     return SourcePage(page.page_id, page.title, page.text, page.section, CHARACTERS[page.char_hex].id)
+
+
+def _in_voice(character: Character, locus: StoredPage | None, context: list[StoredPage],
+              store: PipelineStore) -> tuple[SourcePage | None, tuple[SourcePage, ...]]:
+    """The sources a page is written from: only pages of the character's own section (their voice); when
+    the reader stands elsewhere, the character's own first page stands in."""
+    own = [p for p in context if p.section == character.section]
+    voice_locus = locus if locus is not None and locus.section == character.section else None
+    if voice_locus is None and not own:
+        first_id = store.first_page_of(character.id, character.section)
+        first = store.page(first_id) if first_id else None
+        own = [first] if first else []
+    return (_source(voice_locus) if voice_locus else None), tuple(_source(p) for p in own)
 
 
 def place(page_id: str, requested: Trajectory, locus: StoredPage | None, context: list[StoredPage],
@@ -87,11 +100,11 @@ def generate(event: Envelope[PageRequested], store: PipelineStore, writer: Write
     locus = store.page(req.page_id) if req.page_id else None
     context = [p for p in (store.page(pid) for pid in req.context_ids) if p is not None]
     placement = place(page_id, req.trajectory_hint, locus, context, store, req.section)
+    voice_locus, voice_context = _in_voice(sym.character, locus, context, store)
     written = writer(GenerationRequest(
         request_event_id=request_id, symbol=sym, character=sym.character,
         system_prompt=store.system_prompt(sym.character.id) or "", trajectory=placement.trajectory,
-        locus=_source(locus) if locus else None, context=tuple(_source(p) for p in context),
-        user_intent=req.user_intent,
+        locus=voice_locus, context=voice_context, user_intent=req.user_intent,
     ))
     created = event.ts.astimezone(timezone.utc)
     validation = {"style_ok": written.style_ok, "continuity_score": round(written.continuity_score, 4),

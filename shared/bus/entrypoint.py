@@ -77,7 +77,7 @@ class _Rebalance(ConsumerRebalanceListener):
 class KafkaEventConsumer(Entrypoint):
     def __init__(self, topic: Topic, *, group_id: str, max_attempts: int | None = None, **kwargs: Any):
         self.topic = topic
-        self.group_id = group_id
+        self.base_group_id = group_id
         self._max_attempts_override = max_attempts
         super().__init__(**kwargs)
 
@@ -86,6 +86,8 @@ class KafkaEventConsumer(Entrypoint):
     def setup(self) -> None:
         config = self.container.config
         self.bootstrap = config.get("KAFKA_BROKERS", "127.0.0.1:9092")
+        # A prefix keeps separate deployments (or a test run beside `make run`) out of each other's groups.
+        self.group_id = f"{config.get('GIBSEY_CONSUMER_GROUP_PREFIX') or ''}{self.base_group_id}"
         self.max_attempts = int(self._max_attempts_override or config.get("GIBSEY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
         self.backoff_s = float(config.get("GIBSEY_RETRY_BACKOFF_S", DEFAULT_BACKOFF_S))
         self._stopping = False

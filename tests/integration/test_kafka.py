@@ -12,11 +12,6 @@ from shared.topics import CORE_TOPICS, UI_SYMBOL
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def topics_ready(stack_settings):
-    return ensure_topics(stack_settings)
-
-
 def test_topics_create_is_idempotent(stack_settings, topics_ready):
     assert {o.name for o in topics_ready} == {t.name for t in CORE_TOPICS}
     again = ensure_topics(stack_settings)
