@@ -1,0 +1,1 @@
+"""Test doubles: real servers that speak a dependency's protocol with scripted answers."""
