@@ -154,7 +154,7 @@ def test_concurrent_workers_keep_their_own_lm() -> None:
             for i in range(3):
                 results[model].append(write_page(_request(request_event_id=f"{model}-{i}"), double.settings(model)))
 
-        workers = [threading.Thread(target=work, args=(a, "model-a")), threading.Thread(target=work, args=(b, "model-b"))]
+        workers = [threading.Thread(target=work, args=(d, m)) for d, m in ((a, "model-a"), (b, "model-b"))]
         for worker in workers:
             worker.start()
         for worker in workers:
