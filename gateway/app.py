@@ -43,7 +43,7 @@ def create_app(
 ) -> falcon.asgi.App:
     pages = pages if pages is not None else CassandraPages(settings)
     producer = producer if producer is not None else EventProducer(settings.kafka_bootstrap)
-    hub = hub if hub is not None else StreamHub(settings.kafka_bootstrap)
+    hub = hub if hub is not None else StreamHub(settings.kafka_bootstrap, heartbeat_s=settings.sse_heartbeat_s)
     caller = caller if caller is not None else ServiceCaller(settings.nameko_config)
     app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages, producer, hub)])
     errors.install(app)

@@ -103,6 +103,7 @@ class Settings:
     http_port: int = 8000
     topics: TopicSettings = field(default_factory=TopicSettings)
     health_timeout_s: float = 2.0
+    sse_heartbeat_s: float = 15.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -127,6 +128,7 @@ class Settings:
                 replication_factor=_positive_int(env, "GIBSEY_TOPIC_REPLICATION_FACTOR", 1),
             ),
             health_timeout_s=float(_positive_int(env, "GIBSEY_HEALTH_TIMEOUT_MS", 2000)) / 1000.0,
+            sse_heartbeat_s=float(_positive_int(env, "GIBSEY_SSE_HEARTBEAT_S", 15)),
         )
 
     def with_overrides(self, **changes: object) -> "Settings":

@@ -11,6 +11,8 @@ import pytest
 from shared.config import Settings
 from tests.servers import provider_from_env
 
+pytest_plugins = ["tests.doubles.ollama"]  # the `ollama_double` fixture (an Ollama-protocol TEST DOUBLE)
+
 
 @pytest.fixture(scope="session")
 def stack_settings() -> Iterator[Settings]:

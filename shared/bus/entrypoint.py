@@ -71,7 +71,8 @@ class _Rebalance(ConsumerRebalanceListener):
         self._entrypoint._on_revoked(revoked)
 
     def on_partitions_assigned(self, assigned):
-        log.info("partitions assigned", extra={"partitions": sorted(str(tp) for tp in assigned)})
+        log.info("partitions assigned", extra={"group": self._entrypoint.group_id,
+                                               "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)})
 
 
 class KafkaEventConsumer(Entrypoint):
@@ -88,6 +89,9 @@ class KafkaEventConsumer(Entrypoint):
         self.bootstrap = config.get("KAFKA_BROKERS", "127.0.0.1:9092")
         # A prefix keeps separate deployments (or a test run beside `make run`) out of each other's groups.
         self.group_id = f"{config.get('GIBSEY_CONSUMER_GROUP_PREFIX') or ''}{self.base_group_id}"
+        # Where a brand-new group starts: "earliest" (default: nothing produced before the first start is
+        # skipped) or "latest" (tests, which must not chew through other runs' history).
+        self.offset_reset = config.get("GIBSEY_CONSUMER_OFFSET_RESET") or "earliest"
         self.max_attempts = int(self._max_attempts_override or config.get("GIBSEY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
         self.backoff_s = float(config.get("GIBSEY_RETRY_BACKOFF_S", DEFAULT_BACKOFF_S))
         self._stopping = False
@@ -97,7 +101,7 @@ class KafkaEventConsumer(Entrypoint):
     def start(self) -> None:
         self._consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_poll_records=100, client_id=f"{self.group_id}-consumer",
+            auto_offset_reset=self.offset_reset, max_poll_records=100, client_id=f"{self.group_id}-consumer",
         )
         self._consumer.subscribe([self.topic.name], listener=_Rebalance(self))
         self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id=f"{self.group_id}-dlq")

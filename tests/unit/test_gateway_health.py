@@ -2,7 +2,6 @@
 
 import falcon
 import falcon.testing
-import pytest
 
 from gateway.app import create_app
 from shared.config import Settings

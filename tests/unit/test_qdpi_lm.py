@@ -10,7 +10,7 @@ import pytest
 
 from shared.config import ConfigError
 from shared.qdpi.lm import LMUnavailable, OllamaLM, llm_timeout_s, lm_reachable, ollama_lm
-from tests.doubles.ollama import DEFAULT_MODEL, OllamaDouble, dspy_reply, ollama_double  # noqa: F401
+from tests.doubles.ollama import DEFAULT_MODEL, OllamaDouble, dspy_reply
 
 pytestmark = pytest.mark.filterwarnings("ignore:Implementing custom LMs:DeprecationWarning")
 

@@ -12,7 +12,7 @@ from shared.qdpi.composer import compose_from_canon
 from shared.qdpi.program import check_page, trim_to_words
 from shared.qdpi.writer import REACHABILITY_TTL_S, llm_status, reset_reachability_cache, write_page
 from shared.symbols import Trajectory, encode
-from tests.doubles.ollama import DEFAULT_MODEL, OllamaDouble, dspy_reply, ollama_double  # noqa: F401
+from tests.doubles.ollama import DEFAULT_MODEL, OllamaDouble, dspy_reply
 from tests.unit.test_qdpi_composer import FOX, LOCUS, request_for
 
 pytestmark = pytest.mark.filterwarnings("ignore:Implementing custom LMs:DeprecationWarning")

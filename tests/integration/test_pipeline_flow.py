@@ -1,0 +1,134 @@
+"""The whole flow with real processes: `nameko run` functions, the gunicorn gateway, Kafka, Cassandra.
+
+POST a symbol -> gibsey.ui.symbol -> enricher -> gibsey.generate.page.request -> page_generator -> Cassandra
+-> gibsey.generate.page.done -> gateway -> SSE. Also: resume with Last-Event-ID, heartbeats, a poison
+message going to gibsey.dlq while the next good one still flows, and a page_generator killed mid-handler.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Iterator
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from shared.events import decode_event
+from tests.integration.flow_support import DONE_WITHIN_S, function, post_symbol, stream
+
+pytestmark = pytest.mark.integration
+
+@pytest.fixture(scope="module")
+def functions(env) -> Iterator[None]:
+    started = [function("enricher", env), function("page_generator", env)]
+    yield
+    for proc in started:
+        proc.stop()
+
+
+def test_a_symbol_becomes_a_page_on_the_readers_stream(gateway, functions):
+    session = f"reader-{uuid.uuid4().hex[:8]}"
+    sse = stream(gateway, session)
+    started = time.monotonic()
+    post_symbol(gateway, session, 0x20, "S03-P0008")  # Glyph Marrow, XC, standing on page 8
+    done = sse.next("page.done")
+    elapsed = time.monotonic() - started
+    envelope = json.loads(done["data"])
+    assert done["id"] == envelope["event_id"]
+    assert envelope["type"] == "PageGenerated" and envelope["session_id"] == session
+    page = envelope["payload"]
+    assert page["character"] == "glyph-marrow" and page["trajectory"] == "T0"
+    assert page["edges"]["next_within"] == "S03-P0009"
+    assert page["validation"]["generator"] == "canon-composer"
+    assert elapsed < DONE_WITHIN_S
+    hydrated = httpx.get(f"{gateway}/api/v1/page/{page['page_id']}", timeout=10).json()
+    assert hydrated["text"] == page["text"] and hydrated["edges"]["next"] == "S03-P0009"
+    sse.close()
+
+
+def test_sse_sends_heartbeats_and_resumes_from_last_event_id(gateway, functions):
+    session = f"resume-{uuid.uuid4().hex[:8]}"
+    first = stream(gateway, session)
+    assert first.events.get(timeout=5).get("comment") == "keep-alive"  # GIBSEY_SSE_HEARTBEAT_S=1
+    post_symbol(gateway, session, 0x30, "S04-P0010")
+    first_done = first.next("page.done")
+    first.close()
+
+    post_symbol(gateway, session, 0x30)  # written while nobody listens
+    stats_deadline = time.monotonic() + DONE_WITHIN_S
+    while httpx.get(f"{gateway}/api/v1/pipeline/stats/section/4", timeout=10).json()["pages_generated"] < 2:
+        assert time.monotonic() < stats_deadline, "second page never written"
+        time.sleep(0.3)
+    time.sleep(0.5)
+
+    resumed = stream(gateway, session, last_event_id=first_done["id"])
+    replayed = resumed.next("page.done", timeout=10)
+    assert replayed["id"] != first_done["id"]
+    assert json.loads(replayed["data"])["payload"]["character"] == "phillip-bafflemint"
+    resumed.close()
+
+
+def test_bad_requests_are_refused_before_kafka(gateway):
+    for body, status, words in [
+        ({"session_id": "s", "symbol_code": 256}, 422, "symbol_code"),
+        ({"symbol_code": 3}, 422, "session_id"),
+        ({"session_id": "bad id!", "symbol_code": 3}, 422, "session_id"),
+        ({"session_id": "s", "symbol_code": 3, "page_id": "S01-P0999"}, 404, "S01-P0999"),
+        ({"session_id": "s", "symbol_code": 3, "colour": "red"}, 422, "colour"),
+    ]:
+        resp = httpx.post(f"{gateway}/api/v1/event/ui/symbol", json=body, timeout=10)
+        assert resp.status_code == status, (body, resp.text)
+        assert words in resp.json()["detail"]
+    assert httpx.get(f"{gateway}/api/v1/event/stream", timeout=10).status_code == 422
+
+
+def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    ends = consumer.end_offsets(partitions)
+    consumer.close()
+    return ends
+
+
+def _read_from(bootstrap: str, starts: dict[TopicPartition, int], timeout_s: float = 20.0) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=int(timeout_s * 1000))
+    consumer.assign(list(starts))
+    for tp, offset in starts.items():
+        consumer.seek(tp, offset)
+    records = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            records.extend(batch)
+        if records:
+            break
+    consumer.close()
+    return records
+
+
+def test_a_poison_message_goes_to_the_dlq_and_the_next_one_still_flows(gateway, functions, env):
+    session = f"poison-{uuid.uuid4().hex[:8]}"
+    bootstrap = env["KAFKA_BROKERS"]
+    dlq_start = _end_offsets(bootstrap, "gibsey.dlq")
+    poison = b"\x00not an envelope " + uuid.uuid4().hex.encode()
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send("gibsey.generate.page.request", value=poison, key=session.encode()).get(timeout=30)
+    producer.close()
+
+    sse = stream(gateway, session)
+    post_symbol(gateway, session, 0x40, "S05-P0014")
+    assert json.loads(sse.next("page.done")["data"])["payload"]["character"] == "jacklyn-variance"
+    sse.close()
+
+    dead = [decode_event(r.value) for r in _read_from(bootstrap, dlq_start)]
+    mine = [e for e in dead if base64.b64decode(e.payload.original_value_b64) == poison]
+    assert len(mine) == 1
+    failed = mine[0].payload
+    assert failed.source_topic == "gibsey.generate.page.request"
+    assert failed.consumer_group == env["GIBSEY_CONSUMER_GROUP_PREFIX"] + "page_generator"
+    assert failed.error.startswith("unparseable: event: not valid JSON")
+    assert failed.key == session
