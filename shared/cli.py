@@ -91,6 +91,59 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _repair(settings: Settings, args: argparse.Namespace) -> int:
+    from shared.storage.cassandra import close_session, open_session
+    from shared.storage.repair import repair
+
+    session = open_session(settings)
+    try:
+        report = repair(session, settings.cassandra_keyspace, dry_run=args.dry_run)
+    finally:
+        close_session(session)
+    verb = "would fix" if args.dry_run else "fixed"
+    for source, edge_type, target in report.dangling_edges:
+        print(f"{verb}: dangling {edge_type} edge {source} -> {target} (a generated page that was never written)")
+    for page_id in report.counters_applied:
+        print(f"{verb}: section counters for generated page {page_id} were never applied")
+    if report.clean:
+        print(f"nothing to repair in keyspace {settings.cassandra_keyspace}")
+    return 0
+
+
+def _run_symbol(settings: Settings, args: argparse.Namespace) -> int:
+    import uuid
+
+    from kombu.exceptions import OperationalError
+    from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from shared.symbols import check_code, symbol
+
+    sym = symbol(check_code(args.code))
+    session_id = args.session or f"cli-{uuid.uuid4()}"
+    try:
+        with ClusterRpcProxy(settings.nameko_config, timeout=args.timeout) as cluster:
+            done = cluster.page_generator.run(symbol_code=sym.code, session_id=session_id, page_id=args.page,
+                                              user_intent=args.intent)
+    except RemoteError as exc:
+        print(f"gibsey run-symbol: the pipeline refused it: {exc.exc_type}: {exc.value}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OperationalError, OSError) as exc:
+        print(f"gibsey run-symbol: RabbitMQ is not reachable at {settings.amqp_host_port}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (RpcTimeout, UnknownService) as exc:
+        print(f"gibsey run-symbol: no page_generator answered ({type(exc).__name__}); is it running?",
+              file=sys.stderr)
+        return EXIT_FAILED
+    page = done["payload"]
+    print(f"{page['title']}  [{page['page_id']}]")
+    print(f"{sym.character.display_name} · {sym.notation} ({sym.behaviour.label}) · {page['trajectory']} · "
+          f"by {page['validation'].get('generator')}")
+    print(f"edges: {json.dumps(page['edges'])}\n")
+    print(page["text"])
+    return 0
+
+
 def _health(settings: Settings, args: argparse.Namespace) -> int:
     from shared.health import check_now, default_checks
 
@@ -104,6 +157,13 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{dep.name:10} {state:5} {need:9} {dep.address:28} {dep.version or '-':10} "
                   f"{dep.latency_ms:7.1f} ms  {dep.detail}")
     return 0 if report.healthy else EXIT_FAILED
+
+
+def _symbol_code(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 32 or 0x20)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="remove stored canon pages this corpus does not have (otherwise refused)")
     ingest.set_defaults(run=_ingest)
 
+    repair = commands.add_parser("repair", help="fix half-written generated pages (dangling edges, counters)")
+    repair.add_argument("--dry-run", action="store_true", help="report without changing anything")
+    repair.set_defaults(run=_repair)
+
+    run_symbol = commands.add_parser("run-symbol", help="run one symbol through the pipeline now (RPC) and print it")
+    run_symbol.add_argument("code", type=_symbol_code, help="symbol code 0..255 (decimal or 0x..)")
+    run_symbol.add_argument("--page", help="the page the reader stands on (default: the character's)")
+    run_symbol.add_argument("--session", help="session id (default: a new one)")
+    run_symbol.add_argument("--intent", default="", help="what the reader wants")
+    run_symbol.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the page")
+    run_symbol.set_defaults(run=_run_symbol)
+
     health = commands.add_parser("health", help="probe Kafka, Cassandra, RabbitMQ and Ollama")
     health.add_argument("--json", action="store_true")
     health.set_defaults(run=_health)
@@ -137,8 +209,9 @@ def _operator_errors() -> tuple[type[BaseException], ...]:
     from shared.canon.ingest import IngestConflict
     from shared.storage.cassandra import StorageUnavailable
     from shared.storage.schema import SchemaError
+    from shared.symbols import SymbolError
 
-    return (BusUnavailable, CorpusError, IngestConflict, StorageUnavailable, SchemaError)
+    return (BusUnavailable, CorpusError, IngestConflict, StorageUnavailable, SchemaError, SymbolError, OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

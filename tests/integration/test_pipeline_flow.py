@@ -125,10 +125,32 @@ def test_a_poison_message_goes_to_the_dlq_and_the_next_one_still_flows(gateway, 
     sse.close()
 
     dead = [decode_event(r.value) for r in _read_from(bootstrap, dlq_start)]
-    mine = [e for e in dead if base64.b64decode(e.payload.original_value_b64) == poison]
+    ours = env["GIBSEY_CONSUMER_GROUP_PREFIX"] + "page_generator"  # other deployments may dead-letter it too
+    mine = [e for e in dead if base64.b64decode(e.payload.original_value_b64) == poison
+            and e.payload.consumer_group == ours]
     assert len(mine) == 1
     failed = mine[0].payload
     assert failed.source_topic == "gibsey.generate.page.request"
-    assert failed.consumer_group == env["GIBSEY_CONSUMER_GROUP_PREFIX"] + "page_generator"
     assert failed.error.startswith("unparseable: event: not valid JSON")
     assert failed.key == session
+
+
+def test_a_failing_handler_is_retried_then_dead_lettered_and_the_reader_told(gateway, functions, env):
+    """A selection standing on a page that does not exist passes the envelope checks but fails in the
+    enricher every time: after GIBSEY_MAX_ATTEMPTS it goes to the DLQ and the reader's stream hears of it."""
+    from shared.events import Envelope, SymbolSelected, to_record
+
+    session = f"failing-{uuid.uuid4().hex[:8]}"
+    sse = stream(gateway, session)
+    record = to_record(Envelope.wrap(SymbolSelected(symbol_code=0x10, page_id="S02-P0999"), session_id=session))
+    producer = KafkaProducer(bootstrap_servers=env["KAFKA_BROKERS"])
+    producer.send(record.topic, value=record.value, key=record.key, headers=list(record.headers)).get(timeout=30)
+    producer.close()
+    error = json.loads(sse.next("pipeline.error")["data"])
+    sse.close()
+    failed = error["payload"]
+    assert error["type"] == "DeliveryFailed" and error["session_id"] == session
+    assert failed["attempts"] == 3
+    assert failed["error"] == "UnknownLocus: page S02-P0999 does not exist"
+    assert failed["original_type"] == "SymbolSelected"
+    assert decode_event(base64.b64decode(failed["original_value_b64"])).session_id == session
