@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import time
 import uuid
 from typing import Iterator
@@ -18,7 +19,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from shared.events import decode_event
-from tests.integration.flow_support import DONE_WITHIN_S, function, post_symbol, stream
+from tests.integration.flow_support import BIN, DONE_WITHIN_S, function, post_symbol, stream
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +155,35 @@ def test_a_failing_handler_is_retried_then_dead_lettered_and_the_reader_told(gat
     assert failed["error"] == "UnknownLocus: page S02-P0999 does not exist"
     assert failed["original_type"] == "SymbolSelected"
     assert decode_event(base64.b64decode(failed["original_value_b64"])).session_id == session
+
+
+def test_run_symbol_synchronously_over_http_and_cli(gateway, functions, env):
+    resp = httpx.post(f"{gateway}/api/v1/pipeline/run/symbol/112", json={"page_id": "S08-P0022"}, timeout=120)
+    assert resp.status_code == 200, resp.text
+    page = resp.json()["payload"]
+    assert page["character"] == "princhetta" and page["symbol_code"] == 112
+    assert httpx.get(f"{gateway}/api/v1/page/{page['page_id']}", timeout=10).json()["text"] == page["text"]
+    assert httpx.post(f"{gateway}/api/v1/pipeline/run/symbol/999", timeout=10).status_code == 422
+    missing = httpx.post(f"{gateway}/api/v1/pipeline/run/symbol/112", json={"page_id": "S08-P0999"}, timeout=60)
+    assert missing.status_code == 404 and "S08-P0999" in missing.json()["detail"]
+
+    cli = subprocess.run([str(BIN / "gibsey"), "run-symbol", "0x70", "--page", "S08-P0023"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert "Princhetta · XC (Read, Canon) · T0 · by canon-composer" in cli.stdout
+
+
+def test_branch_forks_until_the_policy_refuses(gateway, functions):
+    session = f"brancher-{uuid.uuid4().hex[:8]}"
+    for page in ("S10-P0028", "S10-P0029"):
+        resp = httpx.post(f"{gateway}/api/v1/branch/{page}", json={"session_id": session}, timeout=30)
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["locus"] == page
+    deadline = time.monotonic() + DONE_WITHIN_S
+    while httpx.get(f"{gateway}/api/v1/pipeline/stats/section/10", timeout=10).json()["open_branches"] < 2:
+        assert time.monotonic() < deadline, "the two forks were never written"
+        time.sleep(0.3)
+    refused = httpx.post(f"{gateway}/api/v1/branch/S10-P0030", json={"session_id": session}, timeout=30)
+    assert refused.status_code == 409
+    assert "2 branches are already open in this section" in refused.json()["detail"]
+    assert httpx.post(f"{gateway}/api/v1/branch/S10-P0999", json={"session_id": session}, timeout=10).status_code == 404
