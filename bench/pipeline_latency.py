@@ -49,8 +49,8 @@ def quantiles(samples: list[float]) -> str:
     return f"p50 {cuts[49] * 1000:.0f} ms, p95 {cuts[94] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms"
 
 
-def kafka_round_trips(bootstrap: str, count: int) -> list[float]:
-    topic = "gibsey.audit"
+def kafka_round_trips(bootstrap: str, count: int, prefix: str) -> list[float]:
+    topic = f"{prefix}gibsey.audit"
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     partition = TopicPartition(topic, 0)
     consumer.assign([partition])
@@ -101,9 +101,9 @@ def latency(gateway: str, corpus_pages: list[str], events: int, sessions: int) -
     return samples
 
 
-def throughput(bootstrap: str, corpus_pages: list[str], burst: int) -> tuple[float, int]:
+def throughput(bootstrap: str, corpus_pages: list[str], burst: int, prefix: str) -> tuple[float, int]:
     session_prefix = f"burst-{uuid.uuid4().hex[:6]}"
-    done_topic = "gibsey.generate.page.done"
+    done_topic = f"{prefix}gibsey.generate.page.done"
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     partitions = [TopicPartition(done_topic, p) for p in consumer.partitions_for_topic(done_topic)]
     consumer.assign(partitions)
@@ -115,7 +115,7 @@ def throughput(bootstrap: str, corpus_pages: list[str], burst: int) -> tuple[flo
     for i in range(burst):
         event = Envelope.wrap(SymbolSelected(symbol_code=random.randrange(256), page_id=random.choice(corpus_pages)),
                               session_id=f"{session_prefix}-{i % 50}")
-        record = to_record(event)
+        record = to_record(event, prefix)
         producer.send(record.topic, value=record.value, key=record.key, headers=list(record.headers))
     producer.flush()
     seen: set[str] = set()
@@ -139,7 +139,8 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=500)
     args = parser.parse_args()
 
-    settings = replace(Settings.from_env(), cassandra_keyspace=f"gibsey_bench_{uuid.uuid4().hex[:6]}")
+    settings = replace(Settings.from_env(), cassandra_keyspace=f"gibsey_bench_{uuid.uuid4().hex[:6]}",
+                       topic_prefix="bench.")  # its own topics: a running `make run` never sees the load
     session = open_session(settings)
     processes: list[Process] = []
     try:
@@ -149,6 +150,7 @@ def main() -> int:
         ingest(session, settings.cassandra_keyspace, corpus)
         pages = [p.page_id for p in corpus.pages]
         env = {**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+               "GIBSEY_TOPIC_PREFIX": settings.topic_prefix,
                "OLLAMA_BASE_URL": f"http://127.0.0.1:{free_port()}",
                "GIBSEY_CONSUMER_GROUP_PREFIX": f"bench-{uuid.uuid4().hex[:6]}-",
                "GIBSEY_CONSUMER_OFFSET_RESET": "latest", "GIBSEY_HTTP_WORKERS": "1"}
@@ -160,13 +162,13 @@ def main() -> int:
         gateway.wait_for("ASGI server listening")
         url = f"http://127.0.0.1:{port}"
 
-        base = kafka_round_trips(settings.kafka_bootstrap, 100)
+        base = kafka_round_trips(settings.kafka_bootstrap, 100, settings.topic_prefix)
         print(f"baseline: Kafka produce->consume round trip (100): {quantiles(base)}")
         samples = latency(url, pages, args.events, args.sessions)
         print(f"POST symbol -> SSE page.done ({len(samples)} events, {args.sessions} readers, canon composer): "
               f"{quantiles(samples)}")
         print(f"ratio p50 pipeline / p50 Kafka round trip: {statistics.median(samples) / statistics.median(base):.1f}")
-        elapsed, seen = throughput(settings.kafka_bootstrap, pages, args.burst)
+        elapsed, seen = throughput(settings.kafka_bootstrap, pages, args.burst, settings.topic_prefix)
         print(f"burst of {args.burst} symbols straight onto Kafka: {seen} pages done in {elapsed:.1f} s "
               f"= {seen / elapsed:.1f} events/s (one enricher + one page_generator)")
     finally:

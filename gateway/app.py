@@ -42,8 +42,10 @@ def create_app(
     caller: ServiceCaller | None = None,
 ) -> falcon.asgi.App:
     pages = pages if pages is not None else CassandraPages(settings)
-    producer = producer if producer is not None else EventProducer(settings.kafka_bootstrap)
-    hub = hub if hub is not None else StreamHub(settings.kafka_bootstrap, heartbeat_s=settings.sse_heartbeat_s)
+    producer = producer if producer is not None else EventProducer(settings.kafka_bootstrap,
+                                                                   topic_prefix=settings.topic_prefix)
+    hub = hub if hub is not None else StreamHub(settings.kafka_bootstrap, heartbeat_s=settings.sse_heartbeat_s,
+                                                topic_prefix=settings.topic_prefix)
     caller = caller if caller is not None else ServiceCaller(settings.nameko_config)
     app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages, producer, hub)])
     errors.install(app)

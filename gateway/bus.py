@@ -25,8 +25,9 @@ log = logging.getLogger("gibsey.gateway.bus")
 class EventProducer:
     """Publishes envelopes; connects on first use so the gateway starts while Kafka is down."""
 
-    def __init__(self, bootstrap: str, timeout_s: float = 10.0):
+    def __init__(self, bootstrap: str, timeout_s: float = 10.0, topic_prefix: str = ""):
         self._bootstrap = bootstrap
+        self._topic_prefix = topic_prefix
         self._timeout_s = timeout_s
         self._producer: KafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -45,7 +46,7 @@ class EventProducer:
 
     async def publish(self, envelope: Envelope[Payload]) -> None:
         producer = await self._ready()
-        record = to_record(envelope)
+        record = to_record(envelope, self._topic_prefix)
         loop = asyncio.get_running_loop()
         done: asyncio.Future = loop.create_future()
 
@@ -77,9 +78,10 @@ class KafkaTail:
     held by any of them.
     """
 
-    def __init__(self, bootstrap: str, topics: tuple[Topic, ...], on_event: Callable[[Envelope[Payload]], None]):
+    def __init__(self, bootstrap: str, topics: tuple[Topic, ...], on_event: Callable[[Envelope[Payload]], None],
+                 topic_prefix: str = ""):
         self._bootstrap = bootstrap
-        self._topics = topics
+        self._names = tuple(t.qualified(topic_prefix) for t in topics)
         self._on_event = on_event
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,8 +109,8 @@ class KafkaTail:
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
                                  client_id="gibsey-gateway-tail")
         try:
-            partitions = [TopicPartition(t.name, p) for t in self._topics
-                          for p in sorted(consumer.partitions_for_topic(t.name) or ())]
+            partitions = [TopicPartition(name, p) for name in self._names
+                          for p in sorted(consumer.partitions_for_topic(name) or ())]
             consumer.assign(partitions)
             consumer.seek_to_end()
             for tp in partitions:

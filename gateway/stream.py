@@ -53,8 +53,9 @@ class Subscription:
 
 
 class StreamHub:
-    def __init__(self, bootstrap: str, *, heartbeat_s: float = HEARTBEAT_S):
+    def __init__(self, bootstrap: str, *, heartbeat_s: float = HEARTBEAT_S, topic_prefix: str = ""):
         self._bootstrap = bootstrap
+        self._topic_prefix = topic_prefix
         self._heartbeat_s = heartbeat_s
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._tail: KafkaTail | None = None
@@ -63,7 +64,7 @@ class StreamHub:
     def _ensure_tail(self) -> None:
         if self._tail is None:
             self._loop = asyncio.get_running_loop()
-            self._tail = KafkaTail(self._bootstrap, (GENERATE_PAGE_DONE, DLQ), self._from_thread)
+            self._tail = KafkaTail(self._bootstrap, (GENERATE_PAGE_DONE, DLQ), self._from_thread, self._topic_prefix)
             self._tail.start()
 
     async def ready(self, timeout: float) -> bool:

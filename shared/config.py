@@ -75,6 +75,13 @@ def _url(env: Mapping[str, str], variable: str, default: str, schemes: tuple[str
     return raw.rstrip("/")
 
 
+def _topic_prefix(env: Mapping[str, str]) -> str:
+    raw = env.get("GIBSEY_TOPIC_PREFIX", "").strip()
+    if raw and not all(c.isalnum() or c in "._-" for c in raw):
+        raise ConfigError(f"GIBSEY_TOPIC_PREFIX: {raw!r} may hold only letters, digits, '.', '_' and '-'")
+    return raw
+
+
 def _identifier(env: Mapping[str, str], variable: str, default: str) -> str:
     raw = env.get(variable, "").strip() or default
     if not (raw[0].isalpha() and raw.replace("_", "a").isalnum() and raw.lower() == raw and len(raw) <= 48):
@@ -104,6 +111,7 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     health_timeout_s: float = 2.0
     sse_heartbeat_s: float = 15.0
+    topic_prefix: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -129,6 +137,7 @@ class Settings:
             ),
             health_timeout_s=float(_positive_int(env, "GIBSEY_HEALTH_TIMEOUT_MS", 2000)) / 1000.0,
             sse_heartbeat_s=float(_positive_int(env, "GIBSEY_SSE_HEARTBEAT_S", 15)),
+            topic_prefix=_topic_prefix(env),
         )
 
     def with_overrides(self, **changes: object) -> "Settings":
@@ -156,4 +165,5 @@ class Settings:
             "CASSANDRA_KEYSPACE": self.cassandra_keyspace,
             "OLLAMA_BASE_URL": self.ollama_base_url,
             "OLLAMA_MODEL": self.ollama_model,
+            "GIBSEY_TOPIC_PREFIX": self.topic_prefix,
         }

@@ -23,6 +23,11 @@ class Topic:
     key: PartitionKey
     description: str
 
+    def qualified(self, prefix: str = "") -> str:
+        """The topic's name on the broker: the environment's prefix (GIBSEY_TOPIC_PREFIX) + its name, so
+        several environments (dev, tests, benchmarks) can share one cluster without reading each other."""
+        return f"{prefix}{self.name}"
+
     def partitions(self, settings: TopicSettings) -> int:
         if self.key is PartitionKey.SESSION_ID:
             return settings.session_partitions

@@ -19,7 +19,9 @@ def stack_settings() -> Iterator[Settings]:
     """Connection settings for live servers, with a keyspace of this test session's own."""
     provider = provider_from_env()
     settings = provider.start()
-    yield replace(settings, cassandra_keyspace=f"gibsey_test_{uuid.uuid4().hex[:8]}")
+    # A keyspace of this test session's own, and the "test." topic namespace, so a developer's `make run`
+    # on the same servers never sees test traffic (and tests never see theirs).
+    yield replace(settings, cassandra_keyspace=f"gibsey_test_{uuid.uuid4().hex[:8]}", topic_prefix="test.")
     provider.stop()
 
 

@@ -46,24 +46,26 @@ def ensure_topics(settings: Settings, topics: Iterable[Topic] = CORE_TOPICS) -> 
     topics = list(topics)
     admin = _admin(settings)
     try:
-        existing = existing_partition_counts(admin, (t.name for t in topics))
+        prefix = settings.topic_prefix
+        existing = existing_partition_counts(admin, (t.qualified(prefix) for t in topics))
         outcomes: list[TopicOutcome] = []
         for topic in topics:
             desired = topic.partitions(settings.topics)
-            have = existing.get(topic.name)
+            name = topic.qualified(prefix)
+            have = existing.get(name)
             if have is None:
                 try:
                     admin.create_topics(
-                        [NewTopic(topic.name, desired, settings.topics.replication_factor)], timeout_ms=15000
+                        [NewTopic(name, desired, settings.topics.replication_factor)], timeout_ms=15000
                     )
-                    outcomes.append(TopicOutcome(topic.name, "created", desired))
+                    outcomes.append(TopicOutcome(name, "created", desired))
                 except TopicAlreadyExistsError:  # another process won the race
-                    outcomes.append(TopicOutcome(topic.name, "exists", desired))
+                    outcomes.append(TopicOutcome(name, "exists", desired))
             elif have < desired:
-                admin.create_partitions({topic.name: NewPartitions(desired)}, timeout_ms=15000)
-                outcomes.append(TopicOutcome(topic.name, "grown", desired))
+                admin.create_partitions({name: NewPartitions(desired)}, timeout_ms=15000)
+                outcomes.append(TopicOutcome(name, "grown", desired))
             else:
-                outcomes.append(TopicOutcome(topic.name, "exists", have))
+                outcomes.append(TopicOutcome(name, "exists", have))
         return outcomes
     except KafkaError as exc:
         raise BusUnavailable(f"Kafka at {settings.kafka_bootstrap} refused a topic request: {exc!r}") from exc

@@ -89,6 +89,7 @@ class KafkaEventConsumer(Entrypoint):
         self.bootstrap = config.get("KAFKA_BROKERS", "127.0.0.1:9092")
         # A prefix keeps separate deployments (or a test run beside `make run`) out of each other's groups.
         self.group_id = f"{config.get('GIBSEY_CONSUMER_GROUP_PREFIX') or ''}{self.base_group_id}"
+        self.topic_prefix = config.get("GIBSEY_TOPIC_PREFIX") or ""
         # Where a brand-new group starts: "earliest" (default: nothing produced before the first start is
         # skipped) or "latest" (tests, which must not chew through other runs' history).
         self.offset_reset = config.get("GIBSEY_CONSUMER_OFFSET_RESET") or "earliest"
@@ -103,7 +104,7 @@ class KafkaEventConsumer(Entrypoint):
             bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
             auto_offset_reset=self.offset_reset, max_poll_records=100, client_id=f"{self.group_id}-consumer",
         )
-        self._consumer.subscribe([self.topic.name], listener=_Rebalance(self))
+        self._consumer.subscribe([self.topic.qualified(self.topic_prefix)], listener=_Rebalance(self))
         self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id=f"{self.group_id}-dlq")
         self._loop = self.container.spawn_managed_thread(self._run, identifier=f"consume:{self.topic.name}")
 
@@ -207,7 +208,8 @@ class KafkaEventConsumer(Entrypoint):
             original_type=envelope.type if envelope else None,
             error=error[:4000], attempts=max(pending.attempts, 1),
         )
-        dlq = to_record(Envelope.wrap(failed, session_id=envelope.session_id if envelope else "unknown"))
+        dlq = to_record(Envelope.wrap(failed, session_id=envelope.session_id if envelope else "unknown"),
+                        self.topic_prefix)
         try:
             self._producer.send(dlq.topic, value=dlq.value, key=dlq.key, headers=list(dlq.headers)).get(timeout=30)
         except KafkaError as exc:  # the DLQ itself is down: keep the record, try again shortly

@@ -21,11 +21,12 @@ class PublishFailed(RuntimeError):
 
 
 class Publisher:
-    def __init__(self, producer: KafkaProducer):
+    def __init__(self, producer: KafkaProducer, topic_prefix: str = ""):
         self._producer = producer
+        self._topic_prefix = topic_prefix
 
     def publish(self, envelope: Envelope[Payload]) -> None:
-        record = to_record(envelope)
+        record = to_record(envelope, self._topic_prefix)
         try:
             self._producer.send(record.topic, value=record.value, key=record.key,
                                 headers=list(record.headers)).get(timeout=PUBLISH_TIMEOUT_S)
@@ -36,6 +37,7 @@ class Publisher:
 class EventPublisher(DependencyProvider):
     def setup(self) -> None:
         self._bootstrap = self.container.config.get("KAFKA_BROKERS", "127.0.0.1:9092")
+        self._topic_prefix = self.container.config.get("GIBSEY_TOPIC_PREFIX") or ""
         self._producer: KafkaProducer | None = None
 
     def start(self) -> None:
@@ -47,4 +49,4 @@ class EventPublisher(DependencyProvider):
             self._producer.close(timeout=10)
 
     def get_dependency(self, worker_ctx) -> Publisher:
-        return Publisher(self._producer)
+        return Publisher(self._producer, self._topic_prefix)

@@ -36,9 +36,9 @@ def headers_for(envelope: Envelope[Payload]) -> Headers:
     return tuple((name, value.encode()) for name, value in fields.items())
 
 
-def to_record(envelope: Envelope[Payload]) -> KafkaRecord:
+def to_record(envelope: Envelope[Payload], topic_prefix: str = "") -> KafkaRecord:
     return KafkaRecord(
-        topic=envelope.topic,
+        topic=envelope.payload.TOPIC.qualified(topic_prefix),
         key=partition_key(envelope).encode(),
         value=envelope.to_bytes(),
         headers=headers_for(envelope),

@@ -13,26 +13,26 @@ pytestmark = pytest.mark.integration
 
 
 def test_topics_create_is_idempotent(stack_settings, topics_ready):
-    assert {o.name for o in topics_ready} == {t.name for t in CORE_TOPICS}
+    assert {o.name for o in topics_ready} == {t.qualified("test.") for t in CORE_TOPICS}
     again = ensure_topics(stack_settings)
     assert {o.action for o in again} == {"exists"}
     by_name = {o.name: o for o in again}
-    assert by_name["gibsey.ui.symbol"].partitions >= stack_settings.topics.session_partitions
-    assert by_name["cdc.pages"].partitions >= stack_settings.topics.page_partitions
+    assert by_name["test.gibsey.ui.symbol"].partitions >= stack_settings.topics.session_partitions
+    assert by_name["test.cdc.pages"].partitions >= stack_settings.topics.page_partitions
 
 
 def test_ui_symbol_envelope_round_trips_with_key_and_headers(stack_settings, topics_ready):
     session_id = f"it-{uuid.uuid4()}"
     event = Envelope.wrap(SymbolSelected(symbol_code=0x4C, page_id="S05-P0123", user_intent="go on"),
                           session_id=session_id)
-    record = to_record(event)
+    record = to_record(event, stack_settings.topic_prefix)
     producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap, acks="all")
     try:
         sent = producer.send(record.topic, value=record.value, key=record.key,
                              headers=list(record.headers)).get(timeout=30)
     finally:
         producer.close()
-    assert sent.topic == UI_SYMBOL.name
+    assert sent.topic == "test.gibsey.ui.symbol" == UI_SYMBOL.qualified(stack_settings.topic_prefix)
 
     consumer = KafkaConsumer(bootstrap_servers=stack_settings.kafka_bootstrap, enable_auto_commit=False,
                              consumer_timeout_ms=20000)
@@ -54,7 +54,8 @@ def test_ui_symbol_envelope_round_trips_with_key_and_headers(stack_settings, top
 def test_same_session_lands_on_same_partition(stack_settings, topics_ready):
     producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap)
     try:
-        record = to_record(Envelope.wrap(SymbolSelected(symbol_code=1), session_id="sticky-reader"))
+        record = to_record(Envelope.wrap(SymbolSelected(symbol_code=1), session_id="sticky-reader"),
+                           stack_settings.topic_prefix)
         partitions = {producer.send(record.topic, value=record.value, key=record.key).get(timeout=30).partition
                       for _ in range(5)}
     finally:

@@ -114,10 +114,11 @@ def _read_from(bootstrap: str, starts: dict[TopicPartition, int], timeout_s: flo
 def test_a_poison_message_goes_to_the_dlq_and_the_next_one_still_flows(gateway, functions, env):
     session = f"poison-{uuid.uuid4().hex[:8]}"
     bootstrap = env["KAFKA_BROKERS"]
-    dlq_start = _end_offsets(bootstrap, "gibsey.dlq")
+    prefix = env["GIBSEY_TOPIC_PREFIX"]
+    dlq_start = _end_offsets(bootstrap, f"{prefix}gibsey.dlq")
     poison = b"\x00not an envelope " + uuid.uuid4().hex.encode()
     producer = KafkaProducer(bootstrap_servers=bootstrap)
-    producer.send("gibsey.generate.page.request", value=poison, key=session.encode()).get(timeout=30)
+    producer.send(f"{prefix}gibsey.generate.page.request", value=poison, key=session.encode()).get(timeout=30)
     producer.close()
 
     sse = stream(gateway, session)
@@ -131,7 +132,7 @@ def test_a_poison_message_goes_to_the_dlq_and_the_next_one_still_flows(gateway, 
             and e.payload.consumer_group == ours]
     assert len(mine) == 1
     failed = mine[0].payload
-    assert failed.source_topic == "gibsey.generate.page.request"
+    assert failed.source_topic == f"{prefix}gibsey.generate.page.request"
     assert failed.error.startswith("unparseable: event: not valid JSON")
     assert failed.key == session
 
@@ -143,7 +144,8 @@ def test_a_failing_handler_is_retried_then_dead_lettered_and_the_reader_told(gat
 
     session = f"failing-{uuid.uuid4().hex[:8]}"
     sse = stream(gateway, session)
-    record = to_record(Envelope.wrap(SymbolSelected(symbol_code=0x10, page_id="S02-P0999"), session_id=session))
+    record = to_record(Envelope.wrap(SymbolSelected(symbol_code=0x10, page_id="S02-P0999"), session_id=session),
+                       env["GIBSEY_TOPIC_PREFIX"])
     producer = KafkaProducer(bootstrap_servers=env["KAFKA_BROKERS"])
     producer.send(record.topic, value=record.value, key=record.key, headers=list(record.headers)).get(timeout=30)
     producer.close()

@@ -24,7 +24,9 @@ def test_environment_overrides_are_parsed():
         "GIBSEY_HTTP_PORT": "8080",
         "GIBSEY_SESSION_TOPIC_PARTITIONS": "12",
         "OLLAMA_BASE_URL": "http://gpu:11434/",
+        "GIBSEY_TOPIC_PREFIX": "staging.",
     })
+    assert settings.topic_prefix == "staging." and settings.nameko_config["GIBSEY_TOPIC_PREFIX"] == "staging."
     assert settings.cassandra_hosts == (HostPort("db1", 9042), HostPort("db2", 9043))
     assert settings.kafka_bootstrap == "k1:19092,k2:9092"
     assert settings.amqp_host_port == HostPort("mq", 5673)
@@ -44,6 +46,7 @@ def test_environment_overrides_are_parsed():
     ({"CASSANDRA_KEYSPACE": "Drop;Table"}, "CASSANDRA_KEYSPACE"),
     ({"GIBSEY_HTTP_PORT": "http"}, "GIBSEY_HTTP_PORT"),
     ({"CASSANDRA_REPLICATION_FACTOR": "0"}, "CASSANDRA_REPLICATION_FACTOR"),
+    ({"GIBSEY_TOPIC_PREFIX": "dev/"}, "GIBSEY_TOPIC_PREFIX"),
 ])
 def test_bad_values_name_their_variable(env, named):
     with pytest.raises(ConfigError, match=named):

@@ -109,3 +109,9 @@ def test_models_are_frozen():
     event = decode_event(SEEDS[0])
     with pytest.raises(Exception):
         event.payload.symbol_code = 3  # type: ignore[misc]
+
+
+def test_a_topic_prefix_namespaces_the_record():
+    event = Envelope.wrap(SymbolSelected(symbol_code=3), session_id="s")
+    assert to_record(event).topic == "gibsey.ui.symbol"
+    assert to_record(event, "test.").topic == "test.gibsey.ui.symbol"
