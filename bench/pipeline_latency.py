@@ -17,7 +17,6 @@ and no LLM (the canon composer writes every page).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics

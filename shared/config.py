@@ -50,6 +50,20 @@ def _port(text: str, variable: str, item: str) -> int:
     return port
 
 
+def positive_seconds(env: Mapping[str, str], variable: str, default: float) -> float:
+    """A duration in seconds (> 0) from `variable`, or `default` when it is unset."""
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{variable}: {raw!r} is not a number of seconds") from None
+    if not value > 0:
+        raise ConfigError(f"{variable}: must be more than 0, got {raw!r}")
+    return value
+
+
 def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
     raw = env.get(variable, "").strip()
     if not raw:

@@ -16,12 +16,7 @@ from typing import Any
 
 from shared.canon.files import read_json
 from shared.canon.model import CanonPage, Corpus, Normalisation
-from shared.canon.normalise import (
-    character_for_symbol_id,
-    resolve_sections,
-    section_number,
-    system_prompts,
-)
+from shared.canon.normalise import character_for_symbol_id, resolve_sections, system_prompts, whole_number
 from shared.symbols import Character, SymbolError
 
 REQUIRED_KEYS = ("id", "symbolId", "title", "section", "filename")
@@ -48,14 +43,6 @@ class PageEntry:
     filename: str
 
 
-def _page_number(raw: Any) -> int | None:
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw)
-    return None
-
-
 def _entries(metadata: Any, problems: list[str], notes: list[Normalisation]) -> list[PageEntry]:
     where = "metadata/pages.json"
     if not isinstance(metadata, list):
@@ -72,7 +59,7 @@ def _entries(metadata: Any, problems: list[str], notes: list[Normalisation]) -> 
         if missing:
             problems.append(f"{label} (id {item.get('id')!r}): missing {', '.join(missing)}")
             continue
-        number = _page_number(item["id"])
+        number = whole_number(item["id"])
         if number is None or number < 1:
             problems.append(f"{label}: id {item['id']!r} is not a positive page number")
             continue
@@ -149,7 +136,7 @@ def _note_page_index(entries: list[PageEntry], sections: dict[int, int], notes: 
         section = sections[entry.number]
         position[section] = position.get(section, 0) + 1
         given = entry.page_index
-        if given is not None and section_number(given) != position[section]:
+        if given is not None and whole_number(given) != position[section]:
             notes.append(Normalisation(
                 "page-index-ignored", f"metadata/pages.json id {entry.number:03d}",
                 "pageIndex does not count pages within the section; the page number is the id"))

@@ -33,8 +33,8 @@ def character_for_symbol_id(symbol_id: str, subject: str, notes: list[Normalisat
     return character_by_id(symbol_id)
 
 
-def section_number(raw: Any) -> int | None:
-    """A section as given, when it is a number (or a string of digits); None for text like "Part One: ..."."""
+def whole_number(raw: Any) -> int | None:
+    """An id or section as given, when it is a number (or a string of digits); None for text like "Part One"."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if isinstance(raw, str) and raw.strip().isdigit():
@@ -49,7 +49,7 @@ def resolve_sections(entries: list["PageEntry"], problems: list[str], notes: lis
     by_character: dict[str, list["PageEntry"]] = defaultdict(list)
     for entry in entries:
         by_character[entry.character.id].append(entry)
-        number = section_number(entry.raw_section)
+        number = whole_number(entry.raw_section)
         if number is None:
             continue
         try:
@@ -65,7 +65,7 @@ def resolve_sections(entries: list["PageEntry"], problems: list[str], notes: lis
     sections = dict(numeric)
     for run in by_character.values():
         for i, entry in enumerate(run):
-            if entry.number in numeric or section_number(entry.raw_section) is not None:
+            if entry.number in numeric or whole_number(entry.raw_section) is not None:
                 continue
             before = next((e for e in reversed(run[:i]) if e.number in numeric), None)
             after = next((e for e in run[i + 1:] if e.number in numeric), None)

@@ -20,7 +20,7 @@ import httpx
 import ollama
 import pydantic
 
-from shared.config import ConfigError, Settings
+from shared.config import Settings, positive_seconds
 
 log = logging.getLogger("gibsey.qdpi")
 
@@ -50,16 +50,7 @@ class LMUnavailable(Exception):
 
 def llm_timeout_s(env: Mapping[str, str] | None = None) -> float:
     """Seconds one LLM request may take, from GIBSEY_LLM_TIMEOUT_S (default 60); read per call, not at import."""
-    raw = (os.environ if env is None else env).get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{TIMEOUT_ENV}: {raw!r} is not a number of seconds") from None
-    if not value > 0:
-        raise ConfigError(f"{TIMEOUT_ENV}: must be more than 0, got {raw!r}")
-    return value
+    return positive_seconds(os.environ if env is None else env, TIMEOUT_ENV, DEFAULT_TIMEOUT_S)
 
 
 @contextmanager
