@@ -144,6 +144,36 @@ def _run_symbol(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reindex(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from shared.rag.embedding import Embedder
+    from shared.rag.indexing import embed_pages, pages_to_index, rebuild_sections
+    from shared.rag.shards import index_dir
+    from shared.storage.cassandra import close_session, open_session
+    from shared.storage.vectors import VectorStore
+
+    session = open_session(settings)
+    try:
+        pages = pages_to_index(session, settings.cassandra_keyspace, page_id=args.page, section=args.section)
+        if not pages:
+            print("gibsey reindex: no such page(s) in keyspace " + settings.cassandra_keyspace, file=sys.stderr)
+            return EXIT_FAILED
+        store, embedder = VectorStore(session, settings.cassandra_keyspace), Embedder()
+        embedded = 0
+        with tqdm(total=len(pages), unit="page", desc="embedding") as bar:
+            for start in range(0, len(pages), 32):
+                batch = pages[start:start + 32]
+                embedded += len(embed_pages(store, embedder, batch, force=args.force))
+                bar.update(len(batch))
+        versions = rebuild_sections(store, {p.section for p in pages}, index_dir())
+    finally:
+        close_session(session)
+    print(f"embedded {embedded} of {len(pages)} pages ({len(pages) - embedded} unchanged); shards rebuilt: "
+          + ", ".join(f"section {s} v{v}" for s, v in versions.items()))
+    return 0
+
+
 def _health(settings: Settings, args: argparse.Namespace) -> int:
     from shared.health import check_now, default_checks
 
@@ -196,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_symbol.add_argument("--intent", default="", help="what the reader wants")
     run_symbol.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the page")
     run_symbol.set_defaults(run=_run_symbol)
+
+    reindex = commands.add_parser("reindex", help="embed pages from Cassandra and rebuild their shards (no CDC)")
+    which = reindex.add_mutually_exclusive_group(required=True)
+    which.add_argument("--page", help="one page id")
+    which.add_argument("--section", type=int, help="one section, 1..16")
+    which.add_argument("--all", action="store_true", help="every page")
+    reindex.add_argument("--force", action="store_true", help="re-embed even pages whose text did not change")
+    reindex.set_defaults(run=_reindex)
 
     health = commands.add_parser("health", help="probe Kafka, Cassandra, RabbitMQ and Ollama")
     health.add_argument("--json", action="store_true")

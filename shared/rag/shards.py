@@ -1,0 +1,133 @@
+"""Annoy shards, one per section, swapped in place without stopping readers.
+
+Writers build `section-NN.vK.ann` (+ `.json` with each item's page, location and quote) under temporary
+names, rename them into place, then rename a pointer file `section-NN.current` (holding K) over the old one:
+each rename is atomic, so a reader sees the old version or the new, never a half-written file. Readers
+memory-map the files (the OS shares the pages between processes) and check the pointer's mtime before a
+search, so a new version is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from annoy import AnnoyIndex
+
+from shared.rag.embedding import DIMENSIONS
+from shared.storage.vectors import QuoteRow
+
+DEFAULT_TREES = 32
+KEEP_VERSIONS = 2
+
+
+def index_dir() -> Path:
+    return Path(os.environ.get("GIBSEY_INDEX_DIR", Path(__file__).resolve().parents[2] / ".index"))
+
+
+def _pointer(directory: Path, section: int) -> Path:
+    return directory / f"section-{section:02d}.current"
+
+
+def current_version(directory: Path, section: int) -> int:
+    try:
+        return int(_pointer(directory, section).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def build_shard(directory: Path, section: int, rows: Sequence[QuoteRow], trees: int = DEFAULT_TREES) -> int:
+    """Write a new version of the section's shard and point readers at it; returns the version."""
+    directory.mkdir(parents=True, exist_ok=True)
+    version = current_version(directory, section) + 1
+    stem = directory / f"section-{section:02d}.v{version}"
+    index = AnnoyIndex(DIMENSIONS, "angular")
+    for i, row in enumerate(rows):
+        index.add_item(i, row.embedding)
+    index.build(trees, n_jobs=1)
+    tmp_ann, tmp_meta, tmp_ptr = (Path(f"{stem}.ann.tmp"), Path(f"{stem}.json.tmp"),
+                                  Path(f"{_pointer(directory, section)}.tmp"))
+    index.save(str(tmp_ann))
+    index.unload()
+    tmp_meta.write_text(json.dumps([[r.page_id, r.loc, r.page_num, r.character_id, r.quote] for r in rows]))
+    os.replace(tmp_ann, f"{stem}.ann")
+    os.replace(tmp_meta, f"{stem}.json")
+    tmp_ptr.write_text(str(version))
+    os.replace(tmp_ptr, _pointer(directory, section))
+    for old in range(1, version - KEEP_VERSIONS + 1):  # readers still on an old version keep their mapping
+        for suffix in (".ann", ".json"):
+            Path(f"{directory / f'section-{section:02d}.v{old}'}{suffix}").unlink(missing_ok=True)
+    return version
+
+
+@dataclass(frozen=True)
+class Hit:
+    page_id: str
+    loc: str
+    page_num: int | None
+    section: int
+    character_id: str
+    quote: str
+    score: float  # cosine similarity
+
+
+@dataclass
+class _Loaded:
+    version: int
+    mtime_ns: int
+    index: AnnoyIndex | None
+    meta: list
+
+
+class ShardReader:
+    def __init__(self, directory: Path | None = None, *, prefault: bool = False):
+        self._dir = directory or index_dir()
+        self._prefault = prefault
+        self._shards: dict[int, _Loaded] = {}
+        self._lock = threading.Lock()
+
+    def _shard(self, section: int) -> _Loaded | None:
+        pointer = _pointer(self._dir, section)
+        try:
+            mtime = pointer.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        loaded = self._shards.get(section)
+        if loaded is None or loaded.mtime_ns != mtime:
+            with self._lock:
+                loaded = self._shards.get(section)
+                if loaded is None or loaded.mtime_ns != mtime:
+                    loaded = self._load(section, mtime)
+                    self._shards[section] = loaded
+        return loaded
+
+    def _load(self, section: int, mtime: int) -> _Loaded:
+        version = current_version(self._dir, section)
+        stem = self._dir / f"section-{section:02d}.v{version}"
+        meta = json.loads(Path(f"{stem}.json").read_text())
+        index = AnnoyIndex(DIMENSIONS, "angular")
+        index.load(f"{stem}.ann", prefault=self._prefault)
+        return _Loaded(version, mtime, index if meta else None, meta)
+
+    def versions(self) -> dict[int, int]:
+        return {s: loaded.version for s in range(1, 17) if (loaded := self._shard(s)) is not None}
+
+    def search(self, vector: np.ndarray, k: int, sections: Sequence[int] = tuple(range(1, 17)),
+               search_k: int = -1) -> list[Hit]:
+        hits: list[Hit] = []
+        for section in sections:
+            shard = self._shard(section)
+            if shard is None or shard.index is None:
+                continue
+            ids, distances = shard.index.get_nns_by_vector(vector.tolist(), k, search_k=search_k,
+                                                           include_distances=True)
+            for item, distance in zip(ids, distances):
+                page_id, loc, page_num, character_id, quote = shard.meta[item]
+                hits.append(Hit(page_id, loc, page_num, section, character_id, quote, 1.0 - distance * distance / 2))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
