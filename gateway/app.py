@@ -15,6 +15,7 @@ from gateway.resources.health import HealthResource
 from gateway.resources.pages import PageByIdResource, PageByNumberResource
 from gateway.resources.pipeline import BranchResource, RunSymbolResource, SectionStatsResource
 from gateway.resources.qdpi import StaticDocumentResource, characters_document, manifest_document
+from gateway.resources.retrieve import RetrieveResource
 from gateway.rpc import ServiceCaller
 from gateway.stream import StreamHub
 from shared.config import Settings
@@ -47,7 +48,7 @@ def create_app(
     hub = hub if hub is not None else StreamHub(settings.kafka_bootstrap, heartbeat_s=settings.sse_heartbeat_s,
                                                 topic_prefix=settings.topic_prefix)
     caller = caller if caller is not None else ServiceCaller(settings.nameko_config)
-    app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages, producer, hub)])
+    app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages, producer, hub, caller)])
     errors.install(app)
     app.add_route("/health", HealthResource(health_checks if health_checks is not None else default_checks(settings)))
     app.add_route("/pages/{number}", PageByNumberResource(pages))
@@ -59,5 +60,6 @@ def create_app(
     app.add_route("/api/v1/pipeline/run/symbol/{code}", RunSymbolResource(caller))
     app.add_route("/api/v1/branch/{page_id}", BranchResource(producer, pages))
     app.add_route("/api/v1/pipeline/stats/section/{section}", SectionStatsResource(pages))
+    app.add_route("/api/v1/retrieve", RetrieveResource(caller))
     app.add_route("/openapi.json", StaticDocumentResource(openapi_document()))
     return app

@@ -203,6 +203,20 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "A section's counters", "operationId": "sectionStats",
                 "parameters": [{"name": "section", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _json(_ref("SectionStats"), "Counters"), **_errors(422, 503)}}},
+            "/api/v1/retrieve": {"get": {
+                "summary": "Quotes of the book closest to a query", "operationId": "retrieve",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 500}},
+                    {"name": "k", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 12}},
+                    {"name": "character", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {"name": "section", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 16}}],
+                "responses": {"200": _json({"type": "object", "required": ["results", "took_ms"], "properties": {
+                    "took_ms": {"type": "number"},
+                    "results": {"type": "array", "items": {"type": "object", "required": [
+                        "page_id", "page_number", "section", "character", "loc", "quote", "score"]}}}},
+                    "Ranked quotes"), **_errors(422, 503, 504)}}},
             "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                       "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
         },

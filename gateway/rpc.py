@@ -4,6 +4,7 @@ is blocking), and its failures are mapped here to errors the gateway's table tur
 from __future__ import annotations
 
 import asyncio
+import queue
 from typing import Any
 
 from kombu.exceptions import OperationalError
@@ -28,22 +29,60 @@ class RemoteRejected(ValueError):
 
 
 class ServiceCaller:
-    def __init__(self, config: dict[str, Any], timeout_s: float = 90.0):
+    """Keeps a few started proxies (one AMQP connection and reply queue each) and lends one to each call:
+    setting a proxy up costs more than a fast query, and a proxy must not be shared by two threads at once."""
+
+    def __init__(self, config: dict[str, Any], timeout_s: float = 90.0, pool_size: int = 4):
         self._config = config
         self._timeout_s = timeout_s
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._slots = asyncio.Semaphore(pool_size)
 
     async def call(self, service: str, method: str, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self._call, service, method, kwargs)
+        async with self._slots:
+            return await asyncio.to_thread(self._call, service, method, kwargs)
+
+    def _borrow(self) -> tuple[ClusterRpcProxy, Any]:
+        """A started proxy and the cluster handle its start() returned."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            proxy = ClusterRpcProxy(self._config, timeout=self._timeout_s)
+            return proxy, proxy.start()
 
     def _call(self, service: str, method: str, kwargs: dict[str, Any]) -> Any:
         try:
-            with ClusterRpcProxy(self._config, timeout=self._timeout_s) as cluster:
-                return getattr(getattr(cluster, service), method)(**kwargs)
+            proxy, cluster = self._borrow()
+        except (OperationalError, OSError) as exc:
+            raise RpcUnavailable(f"RabbitMQ is not reachable: {exc}") from exc
+        healthy = False
+        try:
+            result = getattr(getattr(cluster, service), method)(**kwargs)
+            healthy = True
+            return result
+        except RemoteError as exc:
+            healthy = True
+            raise RemoteRejected(exc.exc_type, exc.value) from exc
         except RpcTimeout as exc:
             raise RpcTimedOut(f"{service}.{method} did not answer within {self._timeout_s:.0f} s") from exc
         except UnknownService as exc:
+            healthy = True
             raise RpcUnavailable(f"no {service} service is running") from exc
-        except RemoteError as exc:
-            raise RemoteRejected(exc.exc_type, exc.value) from exc
         except (OperationalError, OSError) as exc:
             raise RpcUnavailable(f"RabbitMQ is not reachable: {exc}") from exc
+        finally:
+            if healthy:
+                self._idle.put((proxy, cluster))
+            else:  # a timed-out or broken proxy may still receive a late reply: never lend it again
+                _stop_quietly(proxy)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            await asyncio.to_thread(_stop_quietly, self._idle.get_nowait()[0])
+
+
+def _stop_quietly(proxy: ClusterRpcProxy) -> None:
+    try:
+        proxy.stop()
+    except Exception:  # noqa: BLE001 - closing a broken connection; nothing left to do with the error
+        pass

@@ -60,7 +60,7 @@ def _valid(instance, name):
 ROUTES = {"/health", "/pages/{number}", "/api/v1/page/{page_id}", "/api/v1/qdpi/characters",
           "/api/v1/qdpi/manifest", "/api/v1/event/ui/symbol", "/api/v1/event/stream",
           "/api/v1/pipeline/run/symbol/{code}", "/api/v1/branch/{page_id}",
-          "/api/v1/pipeline/stats/section/{section}", "/openapi.json"}
+          "/api/v1/pipeline/stats/section/{section}", "/api/v1/retrieve", "/openapi.json"}
 
 
 def test_openapi_document_is_valid_and_describes_every_route(client):
@@ -140,3 +140,18 @@ def test_cors_preflight_is_allowed(client):
         "Origin": "http://reader.example", "Access-Control-Request-Method": "GET"})
     assert resp.headers.get("access-control-allow-origin") == "*"
     assert "GET" in resp.headers.get("access-control-allow-methods", "")
+
+
+@pytest.mark.parametrize("query, detail", [
+    ("", "q: the query is empty"),
+    ("q=%20%20", "q: the query is empty"),
+    ("q=" + "x" * 501, "at most 500"),
+    ("q=tower&k=0", "k: must be a whole number 1..50"),
+    ("q=tower&k=many", "k: must be a whole number"),
+    ("q=tower&section=17", "section: must be 1..16"),
+    ("q=tower&character=nobody", "character: unknown character id 'nobody'"),
+])
+def test_retrieve_refuses_bad_queries_before_any_rpc(client, query, detail):
+    resp = client.get("/api/v1/retrieve", query_string=query)
+    assert resp.status == falcon.HTTP_422
+    assert detail in resp.json["detail"]
