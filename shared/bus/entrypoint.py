@@ -3,8 +3,9 @@
 Why not nameko-kafka's consumer: its AT_LEAST_ONCE mode commits the offset when the worker is *spawned*,
 so a crash mid-handler loses the message, and its package cannot even be imported without pymongo. Here:
 
-- each record is decoded into an `Envelope` before any worker runs; one that cannot be parsed (or is the
-  wrong type for the topic) goes straight to gibsey.dlq with its original bytes;
+- each record is decoded before any worker runs (into an `Envelope` by default; a topic that carries another
+  format, like Debezium's change events on cdc.pages, passes its own `decode`); one that cannot be parsed
+  (or is the wrong type for the topic) goes straight to gibsey.dlq with its original bytes;
 - records of one partition are handled one at a time, in order (a reader's events stay ordered), and
   partitions in parallel, up to the container's max_workers;
 - a failed handler is retried with exponential backoff, up to `max_attempts`; then the record goes to
@@ -24,7 +25,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import eventlet
 from kafka import KafkaConsumer, KafkaProducer
@@ -51,7 +52,7 @@ class Pending:
     generation: int
     attempts: int = 0
     not_before: float = 0.0
-    envelope: Envelope | None = None
+    envelope: Any = None  # the decoded message: an Envelope unless the topic has its own decoder
 
 
 @dataclass
@@ -76,9 +77,11 @@ class _Rebalance(ConsumerRebalanceListener):
 
 
 class KafkaEventConsumer(Entrypoint):
-    def __init__(self, topic: Topic, *, group_id: str, max_attempts: int | None = None, **kwargs: Any):
+    def __init__(self, topic: Topic, *, group_id: str, max_attempts: int | None = None,
+                 decode: Callable[[bytes], Any] | None = None, **kwargs: Any):
         self.topic = topic
         self.base_group_id = group_id
+        self._decode = decode or self._decode_envelope
         self._max_attempts_override = max_attempts
         super().__init__(**kwargs)
 
@@ -150,18 +153,14 @@ class KafkaEventConsumer(Entrypoint):
             self._tracker.started(tp, record.offset)
         if pending.envelope is None:
             try:
-                envelope = decode_event(record.value)
-                if envelope.payload.TOPIC != self.topic:
-                    raise EventValidationError([f"type: {envelope.type} does not belong on {self.topic.name}"])
-                pending.envelope = envelope
+                pending.envelope = self._decode(record.value)
             except EventValidationError as exc:
                 pending.attempts = max(pending.attempts, 1)
                 self._dead_letter(tp, pending, f"unparseable: {exc}")
                 return
         self._state.busy.add(tp)
-        envelope = pending.envelope
-        context = {"event_id": str(envelope.event_id), "session_id": envelope.session_id}
-        self.container.spawn_worker(self, (envelope,), {}, context_data=context,
+        context = {"event_id": _event_id(pending.envelope), "session_id": _session_id(pending.envelope)}
+        self.container.spawn_worker(self, (pending.envelope,), {}, context_data=context,
                                     handle_result=partial(self._handle_result, tp, pending))
 
     def _handle_result(self, tp, pending, worker_ctx, result, exc_info):
@@ -185,7 +184,7 @@ class KafkaEventConsumer(Entrypoint):
             else:
                 pending.not_before = time.monotonic() + self.backoff_s * 2 ** (pending.attempts - 1)
                 log.warning("handler failed; will retry", extra={
-                    "event_id": str(pending.envelope.event_id), "session_id": pending.envelope.session_id,
+                    "event_id": _event_id(pending.envelope), "session_id": _session_id(pending.envelope),
                     "attempt": pending.attempts, "error": error, "topic": self.topic.name})
 
     def _finish(self, tp: TopicPartition, pending: Pending) -> None:
@@ -204,12 +203,11 @@ class KafkaEventConsumer(Entrypoint):
             consumer_group=self.group_id, key=record.key.decode(errors="replace") if record.key else None,
             original_value_b64=base64.b64encode(record.value or b"").decode(),
             original_headers={k: v.decode(errors="replace") for k, v in (record.headers or [])},
-            original_event_id=str(envelope.event_id) if envelope else None,
-            original_type=envelope.type if envelope else None,
+            original_event_id=_event_id(envelope),
+            original_type=getattr(envelope, "type", None),
             error=error[:4000], attempts=max(pending.attempts, 1),
         )
-        dlq = to_record(Envelope.wrap(failed, session_id=envelope.session_id if envelope else "unknown"),
-                        self.topic_prefix)
+        dlq = to_record(Envelope.wrap(failed, session_id=_session_id(envelope)), self.topic_prefix)
         try:
             self._producer.send(dlq.topic, value=dlq.value, key=dlq.key, headers=list(dlq.headers)).get(timeout=30)
         except KafkaError as exc:  # the DLQ itself is down: keep the record, try again shortly
@@ -219,7 +217,7 @@ class KafkaEventConsumer(Entrypoint):
         log.error("dead-lettered", extra={"topic": record.topic, "partition": record.partition,
                                           "offset": record.offset, "error": error,
                                           "event_id": failed.original_event_id,
-                                          "session_id": envelope.session_id if envelope else None})
+                                          "session_id": _session_id(envelope)})
         self._finish(tp, pending)
 
     def _commit(self) -> None:
@@ -248,6 +246,22 @@ class KafkaEventConsumer(Entrypoint):
             self._state.busy.discard(tp)
             self._state.paused.discard(tp)
         self._tracker.forget(revoked)
+
+
+    def _decode_envelope(self, value: bytes) -> Envelope:
+        envelope = decode_event(value)
+        if envelope.payload.TOPIC != self.topic:
+            raise EventValidationError([f"type: {envelope.type} does not belong on {self.topic.name}"])
+        return envelope
+
+
+def _event_id(message: Any) -> str | None:
+    event_id = getattr(message, "event_id", None)
+    return str(event_id) if event_id is not None else None
+
+
+def _session_id(message: Any) -> str:
+    return getattr(message, "session_id", None) or "unknown"
 
 
 consume = KafkaEventConsumer.decorator

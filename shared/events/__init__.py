@@ -4,6 +4,7 @@ from shared.events.envelope import Envelope, EventValidationError, decode_event
 from shared.events.payloads import (
     MAX_PAGE_TEXT_CHARS,
     DeliveryFailed,
+    PageIndexChanged,
     StepAudited,
     MAX_USER_INTENT_CHARS,
     PAYLOAD_TYPES,
@@ -18,6 +19,7 @@ from shared.events.record import KafkaRecord, headers_for, partition_key, to_rec
 
 __all__ = [
     "DeliveryFailed",
+    "PageIndexChanged",
     "StepAudited",
     "Envelope",
     "EventValidationError",

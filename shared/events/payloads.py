@@ -190,6 +190,19 @@ class StepAudited(Payload):
     detail: str = Field(default="", max_length=1_000)
 
 
+class PageIndexChanged(Payload):
+    """A page's quote vectors were written or removed: its section's shard is out of date."""
+
+    TYPE: ClassVar[str] = "PageIndexChanged"
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[topics.Topic] = topics.INDEX_UPDATE
+
+    section: int = Field(ge=1, le=symbols.SECTION_COUNT, strict=True)
+    page_id: PageId
+    op: str = Field(pattern=r"^(upsert|delete)$")
+
+
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
-    cls.TYPE: cls for cls in (SymbolSelected, PageRequested, PageGenerated, DeliveryFailed, StepAudited)
+    cls.TYPE: cls
+    for cls in (SymbolSelected, PageRequested, PageGenerated, DeliveryFailed, StepAudited, PageIndexChanged)
 }
