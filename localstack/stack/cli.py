@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +20,7 @@ for _path in (str(_LOCALSTACK.parent), str(_LOCALSTACK)):
 
 from shared.probes import probe_ollama  # noqa: E402
 from stack.cassandra import Cassandra  # noqa: E402
+from stack.cdc import Cdc  # noqa: E402
 from stack import maven  # noqa: E402
 from stack.errors import StackError  # noqa: E402
 from stack.kafka import Kafka  # noqa: E402
@@ -28,9 +30,10 @@ from stack.rabbitmq import RabbitMQ  # noqa: E402
 from stack.server import Server  # noqa: E402
 from stack.settings import Settings, load_settings  # noqa: E402
 
-# Cassandra first: it is the slowest to boot, so it gets going before the others.
-SERVERS: dict[str, type[Server]] = {"cassandra": Cassandra, "kafka": Kafka, "rabbitmq": RabbitMQ}
-ORDER = ("kafka", "cassandra", "rabbitmq")  # display order
+# Cassandra first: it is the slowest to boot, so it gets going before the others. The CDC agent
+# (cdc) resolves its jars in parallel too, but only starts once Cassandra and Kafka are healthy.
+SERVERS: dict[str, type[Server]] = {"cassandra": Cassandra, "kafka": Kafka, "rabbitmq": RabbitMQ, "cdc": Cdc}
+ORDER = ("kafka", "cassandra", "rabbitmq", "cdc")  # display order
 
 
 def build(names: list[str], settings: Settings, reporter: Reporter) -> list[Server]:
@@ -52,6 +55,10 @@ def cmd_up(servers: list[Server], reporter: Reporter, settings: Settings) -> int
 
     # Cassandra boots slowest, so its jars are fetched first (SERVERS order).
     maven.TURNSTILE.expect([s.name for s in servers if s.uses_maven])
+    finished = {server.name: threading.Event() for server in servers}
+    for server in servers:
+        if server.requires:
+            server.gate = _gate(server, finished, failures, settings, reporter)
 
     def one(server: Server) -> None:
         try:
@@ -64,6 +71,7 @@ def cmd_up(servers: list[Server], reporter: Reporter, settings: Settings) -> int
                 failures[server.name] = StackError(f"{type(exc).__name__}: {exc}", server.log_path)
         finally:
             maven.TURNSTILE.done(server.name)  # reused or failed early: never blocks the others
+            finished[server.name].set()
 
     with ThreadPoolExecutor(max_workers=len(servers)) as pool:
         list(pool.map(one, servers))
@@ -76,10 +84,43 @@ def cmd_up(servers: list[Server], reporter: Reporter, settings: Settings) -> int
     return 0
 
 
+def _gate(
+    server: Server,
+    finished: dict[str, threading.Event],
+    failures: dict[str, StackError],
+    settings: Settings,
+    reporter: Reporter,
+) -> Callable[[], None]:
+    """Before ``server`` starts: wait for the servers it requires (those in this ``up``), or
+    probe them (those not in it); raise if one of them is not healthy."""
+
+    def gate() -> None:
+        for name in server.requires:
+            if name in finished:
+                if not finished[name].is_set():
+                    server.say(f"waiting for {name} to be healthy before starting")
+                    finished[name].wait()
+                if name in failures:
+                    raise StackError(f"not started because {name} failed")
+                continue
+            probe = SERVERS[name](settings, reporter).probe(timeout=2.0)
+            if not probe.ok:
+                raise StackError(
+                    f"needs {name} healthy first ({probe.detail}); run localstack/up {name} (or localstack/up)"
+                )
+
+    return gate
+
+
 def cmd_down(servers: list[Server]) -> int:
-    """Stop, in parallel, the servers whose pid files we wrote."""
-    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-        results = list(pool.map(lambda s: (s.name, _safe_down(s)), servers))
+    """Stop the servers whose pid files we wrote: first those that need others (the CDC agent),
+    then the rest in parallel."""
+    dependents = [s for s in servers if s.requires]
+    others = [s for s in servers if not s.requires]
+    results = [(s.name, _safe_down(s)) for s in dependents]
+    if others:
+        with ThreadPoolExecutor(max_workers=len(others)) as pool:
+            results += list(pool.map(lambda s: (s.name, _safe_down(s)), others))
     for name, message in results:
         print(f"{name}: {message}")
     return 1 if any(message.startswith("error") for _, message in results) else 0
@@ -118,7 +159,7 @@ def cmd_status(servers: list[Server], settings: Settings, as_json: bool) -> int:
             "ollama": {**ollama.as_dict(), "url": ollama_url},
         }, indent=2))
         return 0 if healthy else 1
-    print(f"{'SERVER':<10} {'VERSION':<8} {'HEALTH':<13} {'LATENCY':>9}  {'OWNER':<12} {'ENDPOINT':<16} DETAIL")
+    print(f"{'SERVER':<10} {'VERSION':<11} {'HEALTH':<13} {'LATENCY':>9}  {'OWNER':<12} {'ENDPOINT':<16} DETAIL")
     for row in rows:
         print(_status_line(row))
     print(_status_line({**ollama.as_dict(), "endpoint": ollama_url, "owner": "external", "pid": None,
@@ -139,7 +180,7 @@ def _status_line(row: dict[str, object], unreachable: str = "DOWN") -> str:
     owner = f"pid {row['pid']}" if row.get("pid") else (str(row["owner"]) if ok else "-")
     latency = f"{row['latency_ms']:.1f} ms"
     health = "healthy" if ok else unreachable
-    return f"{row['name']:<10} {version:<8} {health:<13} {latency:>9}  {owner:<12} {row['endpoint']!s:<16} {detail}"
+    return f"{row['name']:<10} {version:<11} {health:<13} {latency:>9}  {owner:<12} {row['endpoint']!s:<16} {detail}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """What every managed server shares: reuse-if-healthy, start, wait-for-probe, stop.
 
 A server module only says how to prepare its files, which command to run and
-how to probe it; the lifecycle rules live here so all three behave alike.
+how to probe it; the lifecycle rules live here so all servers behave alike.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,10 +55,14 @@ class Server(ABC):
     name: str = ""
     protocol: str = ""  # for messages: "CQL probe", "ApiVersions probe", ...
     uses_maven: bool = False  # fetches its jars with Maven (serialised by maven.TURNSTILE)
+    requires: tuple[str, ...] = ()  # servers that must be healthy before this one starts
 
     def __init__(self, settings: Settings, reporter: Reporter) -> None:
         self.settings = settings
         self.reporter = reporter
+        # Called after prepare() and before the process starts; ``up`` sets it for servers with
+        # ``requires`` (waits for them, raises StackError if one is not healthy).
+        self.gate: Callable[[], None] | None = None
 
     # --- what subclasses provide -------------------------------------------------
     @property
@@ -129,6 +134,8 @@ class Server(ABC):
             )
         self._check_ports_free()
         self.prepare()
+        if self.gate is not None:
+            self.gate()
         launch = self.launch()
         proc.rotate(self.log_path)
         offset = self._log_size()

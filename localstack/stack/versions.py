@@ -6,7 +6,10 @@ from pathlib import Path
 from .errors import StackError
 
 VERSIONS_FILE = Path(__file__).resolve().parent.parent / "versions.env"
-REQUIRED = ("KAFKA_VERSION", "LOG4J_VERSION", "SLF4J_VERSION", "CASSANDRA_VERSION", "RABBITMQ_PACKAGE")
+REQUIRED = (
+    "KAFKA_VERSION", "LOG4J_VERSION", "SLF4J_VERSION", "CASSANDRA_VERSION", "RABBITMQ_PACKAGE",
+    "DEBEZIUM_CASSANDRA_VERSION", "CASSANDRA_JAVA_DRIVER_VERSION",
+)
 
 
 def parse_env_file(text: str) -> dict[str, str]:
