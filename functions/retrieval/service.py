@@ -3,8 +3,8 @@
 Owns:   RPC `retrieval.search(query, k, character, section)`.
 Reads:  the Annoy shards (memory-mapped, shared between processes; a new version is picked up on the next
         query, no restart). Writes nothing. Emits nothing.
-The model is loaded at start, and each query is embedded in eventlet's thread pool, so one slow embedding
-never stalls the other workers or the AMQP heartbeats.
+The model is loaded at start; a query is embedded on the worker's green thread (~10-30 ms), which briefly
+holds up the other green threads: moving it off the event loop is still to do (see shared/rag/embedding.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 
-from eventlet import tpool
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
@@ -26,7 +25,7 @@ class QuoteIndex(DependencyProvider):
         self.embedder = Embedder()
 
     def start(self) -> None:
-        tpool.execute(self.embedder.encode, ["warm up"])  # load the model now, not on the first reader's query
+        self.embedder.load()  # now, not on the first reader's query
 
     def get_dependency(self, worker_ctx) -> "QuoteIndex":
         return self
@@ -40,7 +39,7 @@ class RetrievalService:
     def search(self, query: str, k: int = 12, character: str | None = None, section: int | None = None) -> dict:
         started = time.perf_counter()
         query, k, sections = check_query(query, k, character, section)
-        vector = tpool.execute(self.index.embedder.encode, [query])[0]
+        vector = self.index.embedder.encode([query])[0]
         hits = self.index.reader.search(vector, k, sections) if sections else []
         results = [{"page_id": h.page_id, "page_number": h.page_num, "section": h.section,
                     "character": h.character_id, "loc": h.loc, "quote": h.quote, "score": round(h.score, 4)}

@@ -24,6 +24,13 @@ class Embedder:
         self._model = None
         self._lock = threading.Lock()
 
+    def load(self) -> None:
+        """Load the model now (a few seconds). Under eventlet, call it (and encode) from a green thread:
+        in eventlet's thread pool the model's code meets monkey-patched locks and fails with
+        "greenlet.error: Cannot switch to a different thread" (seen here); a child process serving the
+        model was tried too and its replies did not come back under `nameko test`: not yet solved."""
+        self._loaded()
+
     def _loaded(self):
         if self._model is None:
             with self._lock:

@@ -29,6 +29,20 @@ def change_event(keyspace: str, page_id: str, op: str = "i", columns: tuple[str,
                                   "pos": uuid.uuid4().int % 10**9}}).encode()
 
 
+def _until_retrieval_answers(config, within_s: float = 90.0) -> None:
+    """An RPC sent before the service has declared its queue is dropped by RabbitMQ and only times out."""
+    from nameko.exceptions import RpcTimeout
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            with ClusterRpcProxy(config, timeout=5) as cluster:
+                cluster.retrieval.search("ready?", 1)
+                return
+        except RpcTimeout:
+            assert time.monotonic() < deadline, "the retrieval service never answered"
+
+
 @pytest.fixture
 def rag(stack_settings, book, run_services, tmp_path, monkeypatch, topics_ready):
     monkeypatch.setenv("GIBSEY_INDEX_DIR", str(tmp_path / "index"))
@@ -38,7 +52,8 @@ def rag(stack_settings, book, run_services, tmp_path, monkeypatch, topics_ready)
     producer = KafkaProducer(bootstrap_servers=stack_settings.kafka_bootstrap)
     topic = f"{stack_settings.topic_prefix}cdc.pages"
     with run_services(config, EmbedderService, IndexerService, RetrievalService):
-        time.sleep(3.0)  # consumers join their (new) groups before we produce
+        _until_retrieval_answers(config)  # its queue exists and its model is loaded
+        time.sleep(2.0)  # consumers join their (new) groups before we produce
         with ClusterRpcProxy(config, timeout=60) as cluster:
             yield cluster, lambda raw: producer.send(topic, value=raw).get(timeout=30)
     producer.close()
