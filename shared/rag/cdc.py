@@ -63,6 +63,7 @@ def decode_page_change(raw: bytes) -> PageChange:
         problems.append("after.page_id: missing")
     if problems:
         raise EventValidationError([f"cdc {p}" for p in problems])
-    columns = frozenset(name for name, cell in after.items() if name != "page_id"
-                        and (not isinstance(cell, dict) or cell.get("set", True)))
+    # Debezium lists every column; the ones this mutation did not touch are null, or have "set": false.
+    columns = frozenset(name for name, cell in after.items()
+                        if name != "page_id" and isinstance(cell, dict) and cell.get("set", True))
     return PageChange(op, str(keyspace), str(table), page_id, columns, hashlib.sha256(raw).hexdigest()[:32])

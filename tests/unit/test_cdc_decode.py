@@ -12,7 +12,8 @@ def _event(op="i", after=None, source=None, schema=False):
             "after": after if after is not None else {
                 "page_id": {"value": "S03-P0042", "deletion_ts": None, "set": True},
                 "text": {"value": "New text.", "deletion_ts": None, "set": True},
-                "title": {"value": None, "deletion_ts": None, "set": False}}}
+                "title": {"value": None, "deletion_ts": None, "set": False},
+                "branch_root": None, "_range_start": None}}
     return json.dumps({"schema": {}, "payload": body} if schema else body).encode()
 
 
