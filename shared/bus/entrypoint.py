@@ -106,6 +106,7 @@ class KafkaEventConsumer(Entrypoint):
         self._consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
             auto_offset_reset=self.offset_reset, max_poll_records=100, client_id=f"{self.group_id}-consumer",
+            metadata_max_age_ms=5000,  # see topics (and partitions) created after start within seconds, not 5 min
         )
         self._consumer.subscribe([self.topic.qualified(self.topic_prefix)], listener=_Rebalance(self))
         self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", client_id=f"{self.group_id}-dlq")

@@ -16,7 +16,9 @@ from functions.embedder.service import EmbedderService
 from functions.indexer.service import IndexerService
 from functions.retrieval.service import RetrievalService
 
-pytestmark = pytest.mark.integration
+# Quarantined from `make test`: on a clean clone (CI) a retrieval RPC timed out mid-test once in three runs
+# here, and the cause is not found yet (docs/STATUS.md). Run it with `make test-quarantine`.
+pytestmark = [pytest.mark.integration, pytest.mark.quarantine]
 
 FRESH_WITHIN_S = 60.0
 
