@@ -61,7 +61,11 @@ class Process:
 def function(name: str, env: dict[str, str]) -> Process:
     service = Process([str(BIN / "nameko"), "run", "--config", "functions/nameko.yaml",
                        f"functions.{name}.service"], {**env, "GIBSEY_SERVICE_NAME": name})
-    service.wait_for("partitions assigned")
+    try:
+        service.wait_for("partitions assigned")
+    except BaseException:
+        service.stop()  # never leave a half-started child behind
+        raise
     return service
 
 
