@@ -154,6 +154,12 @@ class Settings:
             topic_prefix=_topic_prefix(env),
         )
 
+    @classmethod
+    def from_nameko_config(cls, config: Mapping[str, object]) -> "Settings":
+        """The settings a Nameko container was started with: the inverse of `nameko_config` (nameko.yaml
+        fills the same variables from the environment). Nested sections such as LOGGING are not settings."""
+        return cls.from_env({key: str(value) for key, value in config.items() if isinstance(value, (str, int, float))})
+
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)
 

@@ -28,8 +28,7 @@ from shared.topics import CDC_PAGES
 
 class VectorStorage(DependencyProvider):
     def setup(self) -> None:
-        config = {k: str(v) for k, v in self.container.config.items() if k in ("CASSANDRA_HOSTS", "CASSANDRA_KEYSPACE")}
-        self.settings = Settings.from_env(config)
+        self.settings = Settings.from_nameko_config(self.container.config)
         self.embedder = Embedder()
 
     def start(self) -> None:

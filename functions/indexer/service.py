@@ -32,8 +32,7 @@ log = logging.getLogger("gibsey.indexer")
 
 class ShardBuilder(DependencyProvider):
     def setup(self) -> None:
-        config = {k: str(v) for k, v in self.container.config.items() if k in ("CASSANDRA_HOSTS", "CASSANDRA_KEYSPACE")}
-        self.settings = Settings.from_env(config)
+        self.settings = Settings.from_nameko_config(self.container.config)
         self.coalesce_s = positive_seconds(os.environ, "GIBSEY_INDEX_COALESCE_S", 1.0)
         self.trees = int(os.environ.get("GIBSEY_ANNOY_TREES", DEFAULT_TREES))
         self.directory = index_dir()

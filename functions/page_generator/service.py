@@ -30,8 +30,7 @@ class PageWriter(DependencyProvider):
     """Hands workers `write(request)`: the LLM program when reachable, else the canon composer."""
 
     def setup(self) -> None:
-        self._settings = Settings.from_env({k: str(v) for k, v in self.container.config.items()
-                                            if k in ("OLLAMA_BASE_URL", "OLLAMA_MODEL")})
+        self._settings = Settings.from_nameko_config(self.container.config)
 
     def get_dependency(self, worker_ctx):
         return lambda request: write_page(request, self._settings)

@@ -15,10 +15,7 @@ from shared.storage.pipeline import PipelineStore
 
 class PipelineStorage(DependencyProvider):
     def setup(self) -> None:
-        self._settings = Settings.from_env({
-            key: str(value) for key, value in self.container.config.items()
-            if key in ("CASSANDRA_HOSTS", "CASSANDRA_KEYSPACE", "KAFKA_BROKERS", "OLLAMA_BASE_URL", "OLLAMA_MODEL")
-        })
+        self._settings = Settings.from_nameko_config(self.container.config)
         self._session = None
         self._store: PipelineStore | None = None
 

@@ -51,3 +51,12 @@ def test_environment_overrides_are_parsed():
 def test_bad_values_name_their_variable(env, named):
     with pytest.raises(ConfigError, match=named):
         Settings.from_env(env)
+
+
+def test_nameko_config_round_trips_and_nested_sections_are_ignored():
+    settings = Settings.from_env({"CASSANDRA_KEYSPACE": "gibsey_x", "KAFKA_BROKERS": "k:19092",
+                                  "GIBSEY_TOPIC_PREFIX": "test."})
+    config = {**settings.nameko_config, "LOGGING": {"version": 1}, "max_workers": 10, "GIBSEY_CONSUMER_GROUP_PREFIX": None}
+    back = Settings.from_nameko_config(config)
+    assert (back.cassandra_keyspace, back.kafka_bootstrap, back.topic_prefix) == ("gibsey_x", "k:19092", "test.")
+    assert back.amqp_uri == settings.amqp_uri and back.ollama_model == settings.ollama_model
