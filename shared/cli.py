@@ -86,6 +86,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     rate = f" ({report.pages_written / elapsed:.0f} pages/s)" if report.pages_written else ""
     print(f"wrote {report.pages_written} of {report.pages_total} pages{rate}, {report.characters_written} characters"
+          + (f", {report.notes_written} section notes" if report.notes_written else "")
           + (f", removed {report.stale_removed} stale canon pages" if report.stale_removed else "")
           + f" in {elapsed:.1f} s")
     return 0

@@ -2,7 +2,7 @@
 
 Layout: `pages/*.md` (one page per file), `metadata/pages.json` (id, symbolId, title, section, pageIndex,
 filename), `characters/<id>/info.json` and, where present, `characters/<id>/first_principles.md`;
-optionally `metadata/character_profiles.json`.
+optionally `metadata/character_profiles.json` and `metadata/section_summaries.json` (section notes).
 
 Every problem in the corpus is collected before anything is reported, so one run names every offending
 file; nothing is written unless the whole corpus loads (see shared/canon/ingest.py).
@@ -17,6 +17,7 @@ from typing import Any
 from shared.canon.files import read_json
 from shared.canon.model import CanonPage, Corpus, Normalisation
 from shared.canon.normalise import character_for_symbol_id, resolve_sections, system_prompts, whole_number
+from shared.canon.notes import section_notes
 from shared.symbols import Character, SymbolError
 
 REQUIRED_KEYS = ("id", "symbolId", "title", "section", "filename")
@@ -119,6 +120,7 @@ def load_corpus(path: Path | str) -> Corpus:
     texts = {entry.number: _read_page(root, entry, problems) for entry in entries}
     sections = resolve_sections(entries, problems, notes)
     characters = system_prompts(root, entries, problems, notes)
+    notes_about_sections = section_notes(root, problems)
     if problems:
         raise CorpusError(problems)
     pages = tuple(
@@ -126,7 +128,7 @@ def load_corpus(path: Path | str) -> Corpus:
         for e in entries
     )
     _note_page_index(entries, sections, notes)
-    return Corpus(root, pages, characters, tuple(notes))
+    return Corpus(root, pages, characters, tuple(notes), notes_about_sections)
 
 
 def _note_page_index(entries: list[PageEntry], sections: dict[int, int], notes: list[Normalisation]) -> None:

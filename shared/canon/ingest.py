@@ -72,10 +72,11 @@ class IngestReport:
     pages_written: int
     characters_written: int
     stale_removed: int
+    notes_written: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.pages_written or self.characters_written or self.stale_removed)
+        return bool(self.pages_written or self.characters_written or self.stale_removed or self.notes_written)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ class CanonStore:
                              f"created_ts) VALUES (?, ?, ?, ?, ?, ?)")
         self.delete_index = p(f"DELETE FROM {keyspace}.pages_index WHERE character_id = ? AND section = ? AND page_id = ?")
         self.delete_page = p(f"DELETE FROM {keyspace}.pages WHERE page_id = ?")
+        self.read_notes = p(f"SELECT section, note_key, body FROM {keyspace}.section_notes WHERE section = ?")
+        self.write_note = p(f"INSERT INTO {keyspace}.section_notes (section, note_key, body, updated_at) "
+                            f"VALUES (?, ?, ?, ?)")
+        self.delete_note = p(f"DELETE FROM {keyspace}.section_notes WHERE section = ? AND note_key = ?")
         self.write_character = p(f"INSERT INTO {keyspace}.characters (character_id, char_hex, display_name, colour, "
                                  f"section, system_prompt, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
 
@@ -140,6 +145,10 @@ class CanonStore:
             for row in rows:
                 found[row.page_id] = (row.title, row.excerpt, row.created_ts)
         return found
+
+    def stored_notes(self, sections: list[int]) -> dict[tuple[int, str], str]:
+        return {(row.section, row.note_key): row.body
+                for rows in self._many(self.read_notes, [(s,) for s in sections]) for row in rows}
 
     def stored_characters(self, ids: list[str]) -> dict[str, tuple]:
         return {cid: tuple(rows[0]) if rows else None for cid, rows in zip(ids, self._many(self.read_character, [(c,) for c in ids]))}
@@ -216,7 +225,22 @@ def ingest(
         on_progress(len(chunk))
     for entry in char_todo:
         session.execute(store.write_character, (entry.character.id, *_character_row(entry), now))
-    return IngestReport(len(corpus.pages), len(todo), len(char_todo), len(stale))
+    notes_written = _sync_notes(store, corpus, now)
+    return IngestReport(len(corpus.pages), len(todo), len(char_todo), len(stale), notes_written)
+
+
+def _sync_notes(store: CanonStore, corpus: Corpus, now: datetime) -> int:
+    """Section notes as the corpus has them: changed ones upserted, ones it no longer has removed (only in
+    sections the corpus has notes for, so a corpus without the file leaves earlier notes alone)."""
+    wanted = {(n.section, n.key): n.body for n in corpus.section_notes}
+    stored = store.stored_notes(sorted({section for section, _ in wanted}))
+    writes = [(section, key, body, now) for (section, key), body in wanted.items() if stored.get((section, key)) != body]
+    deletes = [key for key in stored if key not in wanted]
+    if writes:
+        store._many(store.write_note, writes)
+    if deletes:
+        store._many(store.delete_note, deletes)
+    return len(writes) + len(deletes)
 
 
 def _remove_stale(store: CanonStore, stale: dict[int, str], numbers: dict[int, str], wanted: dict[int, str]) -> None:

@@ -53,11 +53,21 @@ class CanonCharacter:
 
 
 @dataclass(frozen=True)
+class SectionNote:
+    """One short text about a section (see shared/canon/notes.py); `key` is stable, e.g. "summary"."""
+
+    section: int
+    key: str
+    body: str
+
+
+@dataclass(frozen=True)
 class Corpus:
     root: Path
     pages: tuple[CanonPage, ...]  # in page-number order, 1..N
     characters: tuple[CanonCharacter, ...]  # all 16, in symbol order
     normalisations: tuple[Normalisation, ...]
+    section_notes: tuple[SectionNote, ...] = ()
 
     def next_number(self, number: int) -> int:
         """The ring: after the last page comes page 1."""

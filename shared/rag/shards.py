@@ -4,7 +4,8 @@ Writers build `section-NN.vK.ann` (+ `.json` with each item's page, location and
 names, rename them into place, then rename a pointer file `section-NN.current` (holding K) over the old one:
 each rename is atomic, so a reader sees the old version or the new, never a half-written file. Readers
 memory-map the files (the OS shares the pages between processes) and check the pointer's mtime before a
-search, so a new version is picked up without a restart.
+search, so a new version is picked up without a restart. A loaded shard also holds BM25 postings of its
+quotes (shared/rag/lexical.py) and, on first exact search, a matrix of its vectors (for benchmarks).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import numpy as np
 from annoy import AnnoyIndex
 
 from shared.rag.embedding import DIMENSIONS
+from shared.rag.lexical import LexicalShard, coverage_scores
 from shared.storage.vectors import QuoteRow
 
 DEFAULT_TREES = 32
+ALL_SECTIONS = tuple(range(1, 17))
 KEEP_VERSIONS = 2
 
 
@@ -67,13 +70,16 @@ def build_shard(directory: Path, section: int, rows: Sequence[QuoteRow], trees: 
 
 @dataclass(frozen=True)
 class Hit:
+    """One quote found; `item` is its position in the section's shard (with `section`, its identity)."""
+
     page_id: str
     loc: str
     page_num: int | None
     section: int
     character_id: str
     quote: str
-    score: float  # cosine similarity
+    score: float  # cosine similarity (hybrid ranking adds lexical coverage, see shared/rag/ranking.py)
+    item: int = -1
 
 
 @dataclass
@@ -82,6 +88,18 @@ class _Loaded:
     mtime_ns: int
     index: AnnoyIndex | None
     meta: list
+    lexical: LexicalShard
+    matrix: np.ndarray | None = None
+
+    def hit(self, section: int, item: int, score: float) -> Hit:
+        page_id, loc, page_num, character_id, quote = self.meta[item]
+        return Hit(page_id, loc, page_num, section, character_id, quote, score, item)
+
+    def vectors(self) -> np.ndarray:
+        """Every item's vector (unit length), read from the index once and kept: exact search's input."""
+        if self.matrix is None:
+            self.matrix = np.array([self.index.get_item_vector(i) for i in range(len(self.meta))], dtype=np.float32)
+        return self.matrix
 
 
 class ShardReader:
@@ -112,22 +130,45 @@ class ShardReader:
         meta = json.loads(Path(f"{stem}.json").read_text())
         index = AnnoyIndex(DIMENSIONS, "angular")
         index.load(f"{stem}.ann", prefault=self._prefault)
-        return _Loaded(version, mtime, index if meta else None, meta)
+        return _Loaded(version, mtime, index if meta else None, meta, LexicalShard.build(m[4] for m in meta))
 
     def versions(self) -> dict[int, int]:
         return {s: loaded.version for s in range(1, 17) if (loaded := self._shard(s)) is not None}
 
-    def search(self, vector: np.ndarray, k: int, sections: Sequence[int] = tuple(range(1, 17)),
+    def _live(self, sections: Sequence[int]) -> list[tuple[int, _Loaded]]:
+        return [(s, shard) for s in sections if (shard := self._shard(s)) is not None and shard.index is not None]
+
+    def search(self, vector: np.ndarray, k: int, sections: Sequence[int] = ALL_SECTIONS,
                search_k: int = -1) -> list[Hit]:
+        """The k nearest quotes by cosine (Annoy: approximate), best first."""
         hits: list[Hit] = []
-        for section in sections:
-            shard = self._shard(section)
-            if shard is None or shard.index is None:
-                continue
+        for section, shard in self._live(sections):
             ids, distances = shard.index.get_nns_by_vector(vector.tolist(), k, search_k=search_k,
                                                            include_distances=True)
-            for item, distance in zip(ids, distances):
-                page_id, loc, page_num, character_id, quote = shard.meta[item]
-                hits.append(Hit(page_id, loc, page_num, section, character_id, quote, 1.0 - distance * distance / 2))
+            hits.extend(shard.hit(section, item, 1.0 - d * d / 2) for item, d in zip(ids, distances))
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
+
+    def search_exact(self, vector: np.ndarray, k: int, sections: Sequence[int] = ALL_SECTIONS) -> list[Hit]:
+        """The k nearest quotes by brute force over every vector: the baseline Annoy is measured against."""
+        hits: list[Hit] = []
+        for section, shard in self._live(sections):
+            scores = shard.vectors() @ vector
+            top = np.argsort(-scores)[:k]
+            hits.extend(shard.hit(section, int(i), float(scores[i])) for i in top)
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+    def lexical(self, query: str, k: int, vector: np.ndarray,
+                sections: Sequence[int] = ALL_SECTIONS) -> list[tuple[Hit, float]]:
+        """The k quotes that best cover the query's words, as (hit scored by cosine to `vector`, BM25
+        coverage 0..1); both read from the same loaded version of each shard."""
+        live = self._live(sections)
+        coverage = coverage_scores(query, [(section, shard.lexical) for section, shard in live])
+        by_section = dict(live)
+        found = []
+        for (section, item), cov in sorted(coverage.items(), key=lambda kv: -kv[1])[:k]:
+            shard = by_section[section]
+            cosine = float(np.dot(shard.index.get_item_vector(item), vector))
+            found.append((shard.hit(section, item, cosine), cov))
+        return found

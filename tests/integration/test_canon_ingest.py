@@ -65,6 +65,9 @@ def test_ingest_writes_710_pages_and_16_characters(cassandra_session, canon):
     assert _count(cassandra_session, ks, "page_numbers") == 710
     assert _count(cassandra_session, ks, "pages_index") == 710
     assert _count(cassandra_session, ks, "characters") == 16
+    assert first.notes_written == len(corpus.section_notes) > 16 * 5
+    sections = {row.section for row in cassandra_session.execute(f"SELECT section FROM {ks}.section_notes")}
+    assert sections == set(range(1, 17))
 
 
 @needs_canon

@@ -150,3 +150,38 @@ def test_the_shipped_demo_corpus_loads():
     assert {p.character.id for p in corpus.pages} == {c.character.id for c in corpus.characters}
     assert len(corpus.pages) >= 16
     assert any(n.rule == "section-from-neighbours" for n in corpus.normalisations)
+
+
+# -- section notes ------------------------------------------------------------------------------------------
+
+
+def _write_notes(root: Path, sections: object) -> None:
+    (root / "metadata" / "section_summaries.json").write_text(json.dumps({"sections": sections}))
+
+
+def test_section_notes_take_prose_and_lists_but_not_key_plot_points(tmp_path):
+    root = write_corpus(tmp_path)
+    _write_notes(root, {"3": {"summary": "A detective  loses\nwords.", "key_plot_points": ["Verbatim eval line"],
+                              "mystical_elements": ["Spirals", " "], "title": ""}})
+    notes = load_corpus(root).section_notes
+    assert [(n.section, n.key, n.body) for n in notes] == [
+        (3, "mystical_elements.1", "Spirals"), (3, "summary", "A detective loses words.")]
+
+
+def test_section_notes_are_optional(tmp_path):
+    assert load_corpus(write_corpus(tmp_path)).section_notes == ()
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"17": {"summary": "x"}}, "section key '17' is not 1..16"),
+    ({"2": "a string"}, "section 2 is not an object"),
+    (["not", "an", "object"], 'expected an object with a "sections" object'),
+])
+def test_malformed_section_notes_are_named(tmp_path, sections, message):
+    root = write_corpus(tmp_path)
+    _write_notes(root, sections)
+    assert any(p.startswith("metadata/section_summaries.json") and message in p for p in _problems(root))
+
+
+def test_the_demo_corpus_has_notes_for_every_section():
+    assert {n.section for n in load_corpus(REPO / "corpus" / "demo").section_notes} == set(range(1, 17))
