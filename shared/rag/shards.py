@@ -10,6 +10,7 @@ quotes (shared/rag/lexical.py) and, on first exact search, a matrix of its vecto
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import threading
@@ -141,13 +142,13 @@ class ShardReader:
     def search(self, vector: np.ndarray, k: int, sections: Sequence[int] = ALL_SECTIONS,
                search_k: int = -1) -> list[Hit]:
         """The k nearest quotes by cosine (Annoy: approximate), best first."""
-        hits: list[Hit] = []
+        found: list[tuple[float, int, int, _Loaded]] = []
+        query = vector.tolist()
         for section, shard in self._live(sections):
-            ids, distances = shard.index.get_nns_by_vector(vector.tolist(), k, search_k=search_k,
-                                                           include_distances=True)
-            hits.extend(shard.hit(section, item, 1.0 - d * d / 2) for item, d in zip(ids, distances))
-        hits.sort(key=lambda h: -h.score)
-        return hits[:k]
+            ids, distances = shard.index.get_nns_by_vector(query, k, search_k=search_k, include_distances=True)
+            found.extend((1.0 - d * d / 2, section, item, shard) for item, d in zip(ids, distances))
+        best = heapq.nlargest(k, found, key=lambda f: f[0])
+        return [shard.hit(section, item, score) for score, section, item, shard in best]
 
     def search_exact(self, vector: np.ndarray, k: int, sections: Sequence[int] = ALL_SECTIONS) -> list[Hit]:
         """The k nearest quotes by brute force over every vector: the baseline Annoy is measured against."""
@@ -167,7 +168,7 @@ class ShardReader:
         coverage = coverage_scores(query, [(section, shard.lexical) for section, shard in live])
         by_section = dict(live)
         found = []
-        for (section, item), cov in sorted(coverage.items(), key=lambda kv: -kv[1])[:k]:
+        for (section, item), cov in heapq.nlargest(k, coverage.items(), key=lambda kv: kv[1]):
             shard = by_section[section]
             cosine = float(np.dot(shard.index.get_item_vector(item), vector))
             found.append((shard.hit(section, item, cosine), cov))
