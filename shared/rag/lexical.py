@@ -23,7 +23,7 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 STOP_WORDS = frozenset(
     "a an and are as at be been but by can could did do for from had has have he her hers him his how i if in "
     "into is it its just me my no not of on or our out over she should so than that the their them then there "
-    "they this to up was we were what when which who whom will with would you your".split())
+    "they this to up was we were what when where which who whom whose why will with would you your".split())
 
 
 def tokens(text: str) -> list[str]:
