@@ -16,6 +16,7 @@ from cassandra.cluster import NoHostAvailable
 from gateway.rpc import RemoteRejected, RpcTimedOut, RpcUnavailable
 from shared.bus.admin import BusUnavailable
 from shared.events import EventValidationError
+from shared.ledger.errors import InsufficientCredits, LedgerBusy, LedgerInputError, RequestIdConflict
 from shared.storage.cassandra import StorageUnavailable
 from shared.storage.pages import InvalidPageReference, PageNotFound
 from shared.symbols import SymbolError
@@ -36,9 +37,14 @@ ERROR_STATUS: dict[type[Exception], str] = {
     RpcUnavailable: falcon.HTTP_503,
     RpcTimedOut: falcon.HTTP_504,
     RemoteRejected: falcon.HTTP_422,
+    LedgerInputError: falcon.HTTP_422,
+    RequestIdConflict: falcon.HTTP_409,
+    LedgerBusy: falcon.HTTP_503,
 }
 # A remote refusal whose type means "no such thing" rather than "malformed".
 REMOTE_NOT_FOUND = {"UnknownLocus", "PageNotFound"}
+# Other remote refusals whose type says more than "malformed" (by the remote exception's class name).
+REMOTE_STATUS = {"RequestIdConflict": falcon.HTTP_409, "LedgerBusy": falcon.HTTP_503}
 # Errors whose own message is for operators (addresses, driver internals): readers get this instead.
 STORAGE_ERRORS = (StorageUnavailable, NoHostAvailable, DriverException, RequestExecutionException)
 STORAGE_DETAIL = "the page store is not answering; try again shortly"
@@ -53,11 +59,21 @@ async def handle_domain_error(req: falcon.asgi.Request, resp: falcon.asgi.Respon
     status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
     if isinstance(exc, RemoteRejected) and exc.exc_type in REMOTE_NOT_FOUND:
         status = falcon.HTTP_404
+    elif isinstance(exc, RemoteRejected):
+        status = REMOTE_STATUS.get(exc.exc_type, status)
     detail = str(exc)
     if isinstance(exc, STORAGE_ERRORS):
         log.warning("storage error", extra={"path": req.path, "error": repr(exc)})
         detail = STORAGE_DETAIL
     raise falcon.HTTPError(status, title=status.split(" ", 1)[1], description=detail)
+
+
+async def handle_insufficient_credits(req: falcon.asgi.Request, resp: falcon.asgi.Response,
+                                      exc: InsufficientCredits, params) -> None:
+    """402 with what the client needs to decide (top up, or ask for less): `{error, detail, needed, available}`."""
+    resp.status = falcon.HTTP_402
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = {"error": "Payment Required", "detail": str(exc), "needed": exc.needed, "available": exc.available}
 
 
 async def handle_unexpected(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params) -> None:
@@ -72,3 +88,4 @@ def install(app: falcon.asgi.App) -> None:
     app.add_error_handler(Exception, handle_unexpected)
     for kind in ERROR_STATUS:
         app.add_error_handler(kind, handle_domain_error)
+    app.add_error_handler(InsufficientCredits, handle_insufficient_credits)

@@ -77,6 +77,20 @@ def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
     return value
 
 
+def _non_negative_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    """Like `_positive_int`, for amounts where 0 means "none" (a grant or reward that is switched off)."""
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{variable}: {raw!r} is not a whole number") from None
+    if value < 0:
+        raise ConfigError(f"{variable}: must be 0 or more, got {value}")
+    return value
+
+
 def _url(env: Mapping[str, str], variable: str, default: str, schemes: tuple[str, ...]) -> str:
     raw = env.get(variable, "").strip() or default
     parts = urlsplit(raw)
@@ -126,6 +140,9 @@ class Settings:
     health_timeout_s: float = 2.0
     sse_heartbeat_s: float = 15.0
     topic_prefix: str = ""
+    chat_cost: int = 5  # credits one chat turn costs (debited before any LLM work)
+    vault_reward: int = 1  # credits saving a page to the vault earns (once per user and page; 0: none)
+    new_user_grant: int = 50  # credits an account opens with (its first history entry)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -152,6 +169,9 @@ class Settings:
             health_timeout_s=float(_positive_int(env, "GIBSEY_HEALTH_TIMEOUT_MS", 2000)) / 1000.0,
             sse_heartbeat_s=float(_positive_int(env, "GIBSEY_SSE_HEARTBEAT_S", 15)),
             topic_prefix=_topic_prefix(env),
+            chat_cost=_positive_int(env, "GIBSEY_CHAT_COST", 5),
+            vault_reward=_non_negative_int(env, "GIBSEY_VAULT_REWARD", 1),
+            new_user_grant=_non_negative_int(env, "GIBSEY_NEW_USER_GRANT", 50),
         )
 
     @classmethod
@@ -186,4 +206,7 @@ class Settings:
             "OLLAMA_BASE_URL": self.ollama_base_url,
             "OLLAMA_MODEL": self.ollama_model,
             "GIBSEY_TOPIC_PREFIX": self.topic_prefix,
+            "GIBSEY_CHAT_COST": self.chat_cost,
+            "GIBSEY_VAULT_REWARD": self.vault_reward,
+            "GIBSEY_NEW_USER_GRANT": self.new_user_grant,
         }
