@@ -4,8 +4,8 @@ Owns:   cdc.pages (Debezium Cassandra change events), consumer group "embedder".
 Writes: quote_vectors and page_vectors (one page's quotes replaced in one partition batch).
 Emits:  gibsey.index.update (PageIndexChanged {section, page_id, op}).
 Skips changes of other keyspaces, updates that do not touch `text`, and text it already embedded (by hash);
-embedding runs on the worker's green thread in one call per page (~50-100 ms on 2 cores): moving it off the
-event loop is still to do (eventlet's thread pool fails with this model: see shared/rag/embedding.py).
+embedding runs in the embedding worker process (one call per page, ~50-100 ms on 2 cores) while this
+green thread waits on the hub, so heartbeats and other messages keep flowing (shared/rag/embedding.py).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Reads:  the Annoy shards (memory-mapped, shared between processes; a new version
         query, no restart) and the `section_notes` table (the section prior, re-read every
         GIBSEY_NOTES_REFRESH_S by a timer). Writes nothing. Emits nothing.
 Ranking is hybrid (vector + lexical, spread over the sections the query is about): shared/rag/ranking.py.
-The model is loaded at start; a query is embedded on the worker's green thread (~10-30 ms), which briefly
-holds up the other green threads (see shared/rag/embedding.py).
+The model is loaded at start in the embedding worker process; a query's embedding (~10-15 ms) runs there
+while this green thread waits on the hub, so other queries keep being served (shared/rag/embedding.py).
 """
 
 from __future__ import annotations
