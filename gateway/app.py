@@ -10,12 +10,16 @@ from gateway import errors
 from gateway.bus import EventProducer
 from gateway.openapi import openapi_document
 from gateway.pages import CassandraPages, PageSource
+from gateway.chat import CassandraChat
+from gateway.resources.chat import AskResource, Chat, ChatResource
+from gateway.resources.credits import GiftResource, UserCreditsResource, UserLedgerCsvResource
 from gateway.resources.events import EventStreamResource, SymbolEventResource
 from gateway.resources.health import HealthResource
 from gateway.resources.pages import PageByIdResource, PageByNumberResource
 from gateway.resources.pipeline import BranchResource, RunSymbolResource, SectionStatsResource
 from gateway.resources.qdpi import StaticDocumentResource, characters_document, manifest_document
 from gateway.resources.retrieve import RetrieveResource
+from gateway.resources.vault import VaultResource
 from gateway.rpc import ServiceCaller
 from gateway.stream import StreamHub
 from shared.config import Settings
@@ -41,6 +45,7 @@ def create_app(
     producer: EventProducer | None = None,
     hub: StreamHub | None = None,
     caller: ServiceCaller | None = None,
+    chat: Chat | None = None,
 ) -> falcon.asgi.App:
     pages = pages if pages is not None else CassandraPages(settings)
     producer = producer if producer is not None else EventProducer(settings.kafka_bootstrap,
@@ -48,7 +53,8 @@ def create_app(
     hub = hub if hub is not None else StreamHub(settings.kafka_bootstrap, heartbeat_s=settings.sse_heartbeat_s,
                                                 topic_prefix=settings.topic_prefix)
     caller = caller if caller is not None else ServiceCaller(settings.nameko_config)
-    app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages, producer, hub, caller)])
+    chat = chat if chat is not None else CassandraChat(settings, caller)
+    app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages, producer, hub, caller, chat)])
     errors.install(app)
     app.add_route("/health", HealthResource(health_checks if health_checks is not None else default_checks(settings)))
     app.add_route("/pages/{number}", PageByNumberResource(pages))
@@ -61,5 +67,11 @@ def create_app(
     app.add_route("/api/v1/branch/{page_id}", BranchResource(producer, pages))
     app.add_route("/api/v1/pipeline/stats/section/{section}", SectionStatsResource(pages))
     app.add_route("/api/v1/retrieve", RetrieveResource(caller))
+    app.add_route("/api/v1/users/{user_id}/credits", UserCreditsResource(caller))
+    app.add_route("/api/v1/users/{user_id}/ledger.csv", UserLedgerCsvResource(caller))
+    app.add_route("/api/v1/credits/gift", GiftResource(caller))
+    app.add_route("/api/v1/vault", VaultResource(caller))
+    app.add_route("/api/v1/chat", ChatResource(chat, settings.sse_heartbeat_s))
+    app.add_route("/api/v1/ask", AskResource(chat))
     app.add_route("/openapi.json", StaticDocumentResource(openapi_document()))
     return app

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.chat.request import MAX_MESSAGE_CHARS
 from shared.events.payloads import PAGE_ID_PATTERN
+from shared.ledger.contracts import (ID_PATTERN, MAX_AMOUNT, MAX_HISTORY, MAX_LABEL, MAX_NOTES,
+                                     MAX_VAULT_LIST)
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
@@ -37,11 +40,86 @@ _PAGE_PROPS: dict[str, Any] = {
     "max_page_number": {"type": "integer", "minimum": 0},
 }
 _PAGE_ID_OR_NULL = {"type": ["string", "null"]}
+_ID = {"type": "string", "pattern": ID_PATTERN.pattern}
+_VAULT_ENTRY_PROPS: dict[str, Any] = {
+    "session_id": _ID, "page_id": {"type": "string", "pattern": PAGE_ID_PATTERN.pattern},
+    "label": {"type": ["string", "null"]}, "notes": {"type": ["string", "null"]},
+    "saved_at": {"type": "string", "format": "date-time"},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object", "required": ["error", "detail"], "additionalProperties": False,
         "properties": {"error": {"type": "string"}, "detail": {"type": ["string", "null"]}},
+    },
+    "InsufficientCredits": {
+        "type": "object", "required": ["error", "detail", "needed", "available"], "additionalProperties": False,
+        "properties": {"error": {"type": "string"}, "detail": {"type": "string"},
+                       "needed": {"type": "integer", "minimum": 1}, "available": {"type": "integer", "minimum": 0}},
+    },
+    "ChatRequest": {
+        "type": "object", "required": ["session_id", "user_id", "char_id", "message", "request_id"],
+        "additionalProperties": False,
+        "properties": {"session_id": _ID, "user_id": _ID, "char_id": {"type": "string"},
+                       "message": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS},
+                       "page_id": {"type": ["string", "null"], "pattern": PAGE_ID_PATTERN.pattern},
+                       "request_id": {**_ID, "description": "a retried request is not charged again"}},
+    },
+    "Citation": {
+        "type": "object", "required": ["page_id", "page_number", "loc", "quote"], "additionalProperties": False,
+        "properties": {"page_id": {"type": "string"}, "page_number": {"type": "integer", "minimum": 1},
+                       "loc": {"type": "string"}, "quote": {"type": "string"}},
+    },
+    "AskReply": {
+        "type": "object", "required": ["answer", "citations", "credits", "generator"], "additionalProperties": False,
+        "properties": {"answer": {"type": "string"}, "citations": {"type": "array", "minItems": 1,
+                                                                   "items": {"$ref": "#/components/schemas/Citation"}},
+                       "credits": {"type": "integer", "minimum": 0},
+                       "generator": {"type": "string", "description": "llm:<model> or canon-composer"}},
+    },
+    "Credits": {
+        "type": "object", "required": ["user_id", "balance"], "additionalProperties": False,
+        "properties": {"user_id": _ID, "balance": {"type": "integer", "minimum": 0}},
+    },
+    "GiftRequest": {
+        "type": "object", "required": ["from_user", "to_user", "amount"], "additionalProperties": False,
+        "properties": {"from_user": _ID, "to_user": _ID,
+                       "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT},
+                       "request_id": {**_ID, "description": "makes a retry safe; made up by the gateway if absent"}},
+    },
+    "Gift": {
+        "type": "object",
+        "required": ["ok", "gifted", "request_id", "from_user", "to_user", "amount", "from_balance", "to_balance",
+                     "needed", "available"],
+        "properties": {"ok": {"const": True},
+                       "gifted": {"type": "boolean", "description": "false when the request_id was already applied"},
+                       "request_id": _ID, "from_user": _ID, "to_user": _ID, "amount": {"type": "integer"},
+                       "from_balance": {"type": "integer"}, "to_balance": {"type": "integer"},
+                       "needed": {"type": "integer"}, "available": {"type": "integer"}},
+    },
+    "VaultSaveRequest": {
+        "type": "object", "required": ["session_id", "page_id"], "additionalProperties": False,
+        "properties": {
+            "session_id": _ID, "page_id": {"type": "string", "pattern": PAGE_ID_PATTERN.pattern},
+            "label": {"type": "string", "maxLength": MAX_LABEL}, "notes": {"type": "string", "maxLength": MAX_NOTES},
+            "user_id": {**_ID, "description": "who earns the reward; without it the page is saved and nobody earns"},
+        },
+    },
+    "VaultSaved": {
+        "type": "object",
+        "required": [*_VAULT_ENTRY_PROPS, "new", "user_id", "credited", "earned", "balance"],
+        "additionalProperties": False,
+        "properties": {
+            **_VAULT_ENTRY_PROPS, "new": {"type": "boolean"}, "user_id": {"type": ["string", "null"]},
+            "credited": {"type": "boolean", "description": "true only the first time this user saves this page"},
+            "earned": {"type": "integer", "minimum": 0}, "balance": {"type": ["integer", "null"]},
+        },
+    },
+    "VaultList": {
+        "type": "object", "required": ["session_id", "pages"], "additionalProperties": False,
+        "properties": {"session_id": _ID, "pages": {"type": "array", "items": {
+            "type": "object", "required": list(_VAULT_ENTRY_PROPS), "additionalProperties": False,
+            "properties": _VAULT_ENTRY_PROPS}}},
     },
     "Page": {
         "type": "object", "required": list(_PAGE_PROPS), "additionalProperties": False, "properties": _PAGE_PROPS,
@@ -139,6 +217,7 @@ def _ref(name: str) -> dict[str, str]:
 def openapi_document() -> dict[str, Any]:
     page_number = {"name": "number", "in": "path", "required": True, "description": "global page number, 1..N",
                    "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+    user_id = {"name": "user_id", "in": "path", "required": True, "schema": _ID}
     page_id = {"name": "page_id", "in": "path", "required": True,
                "description": "S{section:02d}-P{page:04d} for canon pages, a UUID for branches",
                "schema": {"type": "string"}}
@@ -217,6 +296,57 @@ def openapi_document() -> dict[str, Any]:
                     "results": {"type": "array", "items": {"type": "object", "required": [
                         "page_id", "page_number", "section", "character", "loc", "quote", "score"]}}}},
                     "Ranked quotes"), **_errors(422, 503, 504)}}},
+            "/api/v1/users/{user_id}/credits": {"get": {
+                "summary": "A user's credit balance (an unknown user's account opens with the grant)",
+                "operationId": "credits", "parameters": [user_id],
+                "responses": {"200": _json(_ref("Credits"), "The balance"), **_errors(422, 503, 504)}}},
+            "/api/v1/users/{user_id}/ledger.csv": {"get": {
+                "summary": "A user's credit history as CSV, newest first", "operationId": "ledgerCsv",
+                "parameters": [user_id, {"name": "limit", "in": "query", "required": False, "schema": {
+                    "type": "integer", "minimum": 1, "maximum": MAX_HISTORY, "default": 1000}}],
+                "responses": {"200": {"description": "ts,delta,reason,request_id,balance_after",
+                                      "content": {"text/csv": {"schema": {"type": "string"}}}},
+                              **_errors(422, 503, 504)}}},
+            "/api/v1/credits/gift": {"post": {
+                "summary": "Give credits to another user (idempotent by request_id)", "operationId": "gift",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("GiftRequest")}}},
+                "responses": {"200": _json(_ref("Gift"), "Gifted (or already gifted under this request_id)"),
+                              "402": _json(_ref("InsufficientCredits"), "The giver is short; nothing moved"),
+                              "409": _json(_ERROR_REF, "The request_id was used for a different request"),
+                              **_errors(400, 422, 503, 504)}}},
+            "/api/v1/vault": {
+                "post": {
+                    "summary": "Save a page to a session's vault (a user_id earns the reward, once per page)",
+                    "operationId": "vaultSave",
+                    "requestBody": {"required": True,
+                                    "content": {"application/json": {"schema": _ref("VaultSaveRequest")}}},
+                    "responses": {"201": _json(_ref("VaultSaved"), "Saved"),
+                                  "200": _json(_ref("VaultSaved"), "Already saved: label/notes updated, no reward"),
+                                  **_errors(400, 404, 422, 503, 504)}},
+                "get": {
+                    "summary": "A session's saved pages, newest first", "operationId": "vaultList",
+                    "parameters": [{"name": "session_id", "in": "query", "required": True, "schema": _ID},
+                                   {"name": "limit", "in": "query", "required": False, "schema": {
+                                       "type": "integer", "minimum": 1, "maximum": MAX_VAULT_LIST, "default": 100}}],
+                    "responses": {"200": _json(_ref("VaultList"), "The pages"), **_errors(422, 503, 504)}}},
+            "/api/v1/chat": {"post": {
+                "summary": "Ask a character; the answer streams as SSE (connection, token, citation, done | error)",
+                "operationId": "chat",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ChatRequest")}}},
+                "responses": {"200": {"description": "text/event-stream: `token` {char_id, color, token}, `citation` "
+                                                     "{page_id, page_number, loc, quote}, `done` {answer, citations, "
+                                                     "credits_left, generator}; `error` {stage, error, refunded, "
+                                                     "credits_left} if the turn failed (it is refunded)",
+                                      "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                              "402": _json(_ref("InsufficientCredits"), "Short of credits; nothing was charged"),
+                              **_errors(400, 404, 422, 503, 504)}}},
+            "/api/v1/ask": {"post": {
+                "summary": "The chat turn as one JSON reply, for clients without SSE", "operationId": "ask",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ChatRequest")}}},
+                "responses": {"200": _json(_ref("AskReply"), "The grounded answer"),
+                              "402": _json(_ref("InsufficientCredits"), "Short of credits; nothing was charged"),
+                              "502": _json(_ERROR_REF, "The turn failed after it began (it is refunded)"),
+                              **_errors(400, 404, 422, 503, 504)}}},
             "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                       "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
         },

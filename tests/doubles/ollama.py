@@ -5,7 +5,8 @@ Endpoints: GET /api/version, GET /api/tags (the configured models), POST /api/ch
 NDJSON in chunked transfer encoding when "stream": true) and POST /api/generate (non-streaming). It is not
 a model: replies are scripted per test (`reply`: a string, or a callable given the request body). Controls
 for failure: `models` without the requested one (404 with Ollama's JSON error), `delay_s` (a slow reply),
-`fail_status` (e.g. 500), and `stop()`. Every request is recorded in `requests`.
+`fail_status` (e.g. 500), `cut_after_chunks` (a stream that breaks off) and `stop()`. Every request is
+recorded in `requests`.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class OllamaDouble:
         self.chunk_chars = chunk_chars
         self.delay_s = 0.0  # applies to /api/chat and /api/generate only, so the probe still succeeds
         self.fail_status: int | None = None  # likewise: /api/tags stays healthy, generation fails
+        self.cut_after_chunks: int | None = None  # a streamed reply breaks off after this many pieces
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
@@ -150,7 +152,9 @@ def _handler_for(double: OllamaDouble) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                for line in lines:
+                for i, line in enumerate(lines):
+                    if double.cut_after_chunks is not None and i == double.cut_after_chunks:
+                        return  # the connection closes mid-reply, without the final chunk
                     data = json.dumps(line).encode() + b"\n"
                     self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                     self.wfile.flush()

@@ -1,0 +1,163 @@
+"""One chat turn, start to finish, as a stream of events the gateway serves as SSE (or collects for /ask).
+
+    begin():  the character exists (else UnknownCharacter) and the turn is paid for (else
+              InsufficientCredits), both before any retrieval or LLM work.
+    events(): retrieve (the character's own pages, favoured, and the whole book) -> canon page texts from
+              Cassandra -> tokens (LLM, or the canon composer when the LLM is unreachable or too slow)
+              -> grounding check (a verified >= 2-sentence quote with (p.N); the best retrieved one is
+              added if the answer has none) + one context line -> citations -> done.
+    A failure after the first token ends the stream with `error` and refunds the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Protocol, Sequence
+
+from shared.chat.compose import GENERATOR as COMPOSER, composed_reply
+from shared.chat.grounding import CanonPageText, Citation, context_line, quote_around, verified_citations
+from shared.chat.model import ChatModel
+from shared.chat.prompt import chat_messages
+from shared.chat.request import ChatRequest
+from shared.ledger.errors import InsufficientCredits
+from shared.qdpi.lm import LMUnavailable
+from shared.storage.chat import ChatStore, Persona
+from shared.symbols import character_by_id
+
+log = logging.getLogger("gibsey.chat")
+PASSAGES = 4
+SEARCH_K = 6
+# The character's own pages come first unless the book has a clearly better passage: a weak quote in the
+# right voice reads worse than a strong one from elsewhere (the context line says whose pages it is from).
+OWN_PAGE_BONUS = 0.2
+_TOKEN = re.compile(r"\s*\S+")
+
+
+class UnknownCharacter(LookupError):
+    pass
+
+
+class Ledger(Protocol):
+    def debit(self, user_id: str, amount: int, request_id: str, reason: str) -> Awaitable[dict]: ...
+    def refund(self, request_id: str, reason: str) -> Awaitable[dict]: ...
+
+
+class Memory(Protocol):
+    def search(self, query: str, k: int, character: str | None) -> Awaitable[list[dict]]: ...
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    name: str  # token | citation | done | error
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Paid:
+    persona: Persona
+    balance: int
+
+
+class ChatTurn:
+    def __init__(self, store: ChatStore, ledger: Ledger, memory: Memory, model: ChatModel | None, *,
+                 cost: int, history_turns: int = 6) -> None:
+        self._store, self._ledger, self._memory, self._model = store, ledger, memory, model
+        self._cost, self._history_turns = cost, history_turns
+
+    async def begin(self, request: ChatRequest) -> Paid:
+        persona = await self._store.persona(request.char_id)
+        if persona is None:
+            raise UnknownCharacter(f"char_id: no character {request.char_id!r} in this book (was a corpus ingested?)")
+        charge = await self._ledger.debit(request.user_id, self._cost, request.request_id,
+                                          f"chat:{request.char_id}")
+        InsufficientCredits.raise_if_short(charge)
+        return Paid(persona, charge["balance"])
+
+    async def events(self, request: ChatRequest, paid: Paid) -> AsyncIterator[ChatEvent]:
+        persona = paid.persona
+
+        def token(text: str) -> ChatEvent:
+            return ChatEvent("token", {"char_id": persona.char_id, "color": persona.colour, "token": text})
+        try:
+            passages, pages = await self._passages(request)
+            if not passages:
+                raise LookupError("no canon passage could be retrieved for this question")
+            turns = await self._store.recent_turns(request.session_id, request.char_id, self._history_turns)
+        except Exception as exc:  # noqa: BLE001 - nothing was said yet: refund and report
+            async for event in self._fail(request, "retrieval", exc):
+                yield event
+            return
+        pieces: list[str] = []
+        generator = COMPOSER
+        if self._model is not None:
+            try:
+                async for piece in self._model.stream(chat_messages(persona, passages, turns, request.message)):
+                    pieces.append(piece)
+                    yield token(piece)
+                generator = self._model.name
+            except LMUnavailable as exc:
+                if pieces:
+                    async for event in self._fail(request, "llm", exc):
+                        yield event
+                    return
+                log.warning("llm unavailable, canon composer answers", extra={"reason": exc.reason,
+                            "session_id": request.session_id, "request_id": request.request_id})
+        if generator == COMPOSER:
+            best = passages[0]
+            own = pages[best.page_number].character_id == persona.char_id
+            for piece in _words(composed_reply(persona.display_name, best, own)):
+                pieces.append(piece)
+                yield token(piece)
+        answer = "".join(pieces)
+        citations = verified_citations(answer, pages)
+        if not citations:  # the LLM did not quote verbatim: the best retrieved quote is added
+            citations = [passages[0]]
+            for piece in _words(f"\n\n“{passages[0].quote}” {passages[0].marker}"):
+                pieces.append(piece)
+                yield token(piece)
+        page = pages[citations[0].page_number]
+        for piece in _words("\n" + context_line(page, character_by_id(page.character_id).display_name)):
+            pieces.append(piece)
+            yield token(piece)
+        answer = "".join(pieces)
+        for citation in citations:
+            yield ChatEvent("citation", citation.as_dict())
+        await self._store.add_exchange(request.session_id, request.char_id, request.message, answer,
+                                       request.request_id, generator)
+        yield ChatEvent("done", {"answer": answer, "citations": [c.as_dict() for c in citations],
+                                 "credits_left": paid.balance, "generator": generator})
+
+    async def _passages(self, request: ChatRequest) -> tuple[list[Citation], dict[int, CanonPageText]]:
+        own, book = await asyncio.gather(self._memory.search(request.message, SEARCH_K, request.char_id),
+                                         self._memory.search(request.message, SEARCH_K, None))
+        unique = {(h["page_id"], h["loc"]): h for h in [*book, *own]}
+        hits = sorted(unique.values(), key=lambda h: -(h["score"] + OWN_PAGE_BONUS * (h["character"] == request.char_id)))
+        pages = await self._store.canon_pages([h["page_id"] for h in hits])
+        passages: list[Citation] = []
+        for hit in hits:
+            page = pages.get(hit["page_number"])
+            quote = quote_around(page, hit["quote"]) if page is not None else None
+            if quote and all(quote != p.quote for p in passages):
+                passages.append(Citation(page.page_id, page.page_number, hit["loc"], quote))
+            if len(passages) == PASSAGES:
+                break
+        return passages, pages
+
+    async def _fail(self, request: ChatRequest, stage: str, exc: BaseException) -> AsyncIterator[ChatEvent]:
+        log.error("chat turn failed", extra={"stage": stage, "error": str(exc), "session_id": request.session_id,
+                                             "request_id": request.request_id})
+        refund: dict = {}
+        try:
+            refund = await self._ledger.refund(request.request_id, f"refund:{stage} failed")
+        except Exception as refund_exc:  # noqa: BLE001 - report both; the ledger can be repaired later
+            log.error("refund failed", extra={"error": str(refund_exc), "request_id": request.request_id})
+        yield ChatEvent("error", {"stage": stage, "error": str(exc), "refunded": bool(refund.get("refunded")),
+                                  "credits_left": refund.get("balance")})
+
+
+def _words(text: str) -> Sequence[str]:
+    """Split text into stream tokens that join back to exactly the text (each word with its leading space)."""
+    return _TOKEN.findall(text)
