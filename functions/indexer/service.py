@@ -58,14 +58,25 @@ class ShardBuilder(DependencyProvider):
     def _rebuild_loop(self) -> None:
         while not self._stopping:
             eventlet.sleep(self.coalesce_s)
-            for row in list(self.session.execute(self._marks)):
-                rows = self.store.section_quotes(row.section)
-                started = time.monotonic()
-                version = tpool.execute(build_shard, self.directory, row.section, rows, self.trees)
-                # Clear the mark only if nobody marked the section again meanwhile (that needs another build).
-                self.session.execute(self._clear, (row.section, row.marked_at))
-                log.info("shard rebuilt", extra={"section": row.section, "version": version, "quotes": len(rows),
-                                                 "ms": round((time.monotonic() - started) * 1000, 1)})
+            try:
+                marks = list(self.session.execute(self._marks))
+            except Exception as exc:  # noqa: BLE001 - Cassandra away: the marks wait for the next round
+                log.error("reading index marks failed", extra={"error": repr(exc)})
+                continue
+            for row in marks:
+                try:
+                    self._rebuild(row)
+                except Exception as exc:  # noqa: BLE001 - the mark stays, so the next round retries it
+                    log.error("shard rebuild failed", extra={"section": row.section, "error": repr(exc)})
+
+    def _rebuild(self, row) -> None:
+        rows = self.store.section_quotes(row.section)
+        started = time.monotonic()
+        version = tpool.execute(build_shard, self.directory, row.section, rows, self.trees)
+        # Clear the mark only if nobody marked the section again meanwhile (that needs another build).
+        self.session.execute(self._clear, (row.section, row.marked_at))
+        log.info("shard rebuilt", extra={"section": row.section, "version": version, "quotes": len(rows),
+                                         "ms": round((time.monotonic() - started) * 1000, 1)})
 
     def get_dependency(self, worker_ctx) -> "ShardBuilder":
         return self

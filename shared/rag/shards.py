@@ -10,6 +10,7 @@ quotes (shared/rag/lexical.py) and, on first exact search, a matrix of its vecto
 
 from __future__ import annotations
 
+import fcntl
 import heapq
 import json
 import os
@@ -46,8 +47,16 @@ def current_version(directory: Path, section: int) -> int:
 
 
 def build_shard(directory: Path, section: int, rows: Sequence[QuoteRow], trees: int = DEFAULT_TREES) -> int:
-    """Write a new version of the section's shard and point readers at it; returns the version."""
+    """Write a new version of the section's shard and point readers at it; returns the version.
+    Writers of one section take turns (an flock on `section-NN.lock`): the indexer and a `gibsey reindex`
+    beside it must not pick the same version number or delete each other's files."""
     directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f"section-{section:02d}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _write_version(directory, section, rows, trees)
+
+
+def _write_version(directory: Path, section: int, rows: Sequence[QuoteRow], trees: int) -> int:
     version = current_version(directory, section) + 1
     stem = directory / f"section-{section:02d}.v{version}"
     index = AnnoyIndex(DIMENSIONS, "angular")
@@ -63,7 +72,7 @@ def build_shard(directory: Path, section: int, rows: Sequence[QuoteRow], trees: 
     os.replace(tmp_meta, f"{stem}.json")
     tmp_ptr.write_text(str(version))
     os.replace(tmp_ptr, _pointer(directory, section))
-    for old in range(1, version - KEEP_VERSIONS + 1):  # readers still on an old version keep their mapping
+    for old in range(max(1, version - KEEP_VERSIONS - 8), version - KEEP_VERSIONS + 1):  # mapped ones stay readable
         for suffix in (".ann", ".json"):
             Path(f"{directory / f'section-{section:02d}.v{old}'}{suffix}").unlink(missing_ok=True)
     return version
@@ -126,6 +135,12 @@ class ShardReader:
         return loaded
 
     def _load(self, section: int, mtime: int) -> _Loaded:
+        try:
+            return self._load_current(section, mtime)
+        except FileNotFoundError:  # two rebuilds finished between reading the pointer and the files
+            return self._load_current(section, mtime)
+
+    def _load_current(self, section: int, mtime: int) -> _Loaded:
         version = current_version(self._dir, section)
         stem = self._dir / f"section-{section:02d}.v{version}"
         meta = json.loads(Path(f"{stem}.json").read_text())

@@ -65,3 +65,22 @@ def test_a_new_version_is_picked_up_without_a_restart_and_readers_never_fail(tmp
 def test_an_empty_section_is_searchable(tmp_path):
     build_shard(tmp_path, 5, [], trees=4)
     assert ShardReader(tmp_path).search(np.ones(384, dtype=np.float32), 3) == []
+
+
+def test_two_writers_of_one_section_take_turns(tmp_path):
+    errors = []
+
+    def build(seed):
+        for i in range(15):
+            try:
+                build_shard(tmp_path, 4, _rows(5, seed + i), trees=2)
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(exc)
+
+    threads = [threading.Thread(target=build, args=(s * 100,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and current_version(tmp_path, 4) == 30
+    assert ShardReader(tmp_path).search(np.ones(384, dtype=np.float32), 1, sections=[4])
