@@ -18,7 +18,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 # `gibsey ingest` refuses to drop canon pages a smaller corpus lacks; INGEST_FLAGS=--replace allows it.
-.PHONY: install stack stack-down status schema topics ingest run test test-unit test-integration test-services test-quarantine bench clean
+.PHONY: install stack stack-down status schema topics ingest run test test-unit test-integration test-services bench clean
 
 install: $(STAMP)
 
@@ -64,11 +64,7 @@ test-integration: install
 # Nameko services need eventlet's monkey patching, which must not leak into the asyncio tests above,
 # so they run in their own interpreter under `nameko test` (nameko's pytest wrapper that patches first).
 test-services: install
-	nameko test -q -m "not quarantine" tests/services
-
-# Tests known to be flaky, run on demand while their cause is found (docs/STATUS.md).
-test-quarantine: install stack
-	nameko test -q -m quarantine tests/services
+	nameko test -q tests/services
 
 bench: install stack
 	bench/stack_start.sh

@@ -34,13 +34,14 @@ class ServiceCaller:
 
     def __init__(self, config: dict[str, Any], timeout_s: float = 90.0, pool_size: int = 4):
         self._config = config
+        self._prefix = str(config.get("GIBSEY_RPC_PREFIX") or "")  # the environment's RPC namespace
         self._timeout_s = timeout_s
         self._idle: queue.LifoQueue = queue.LifoQueue()
         self._slots = asyncio.Semaphore(pool_size)
 
     async def call(self, service: str, method: str, **kwargs: Any) -> Any:
         async with self._slots:
-            return await asyncio.to_thread(self._call, service, method, kwargs)
+            return await asyncio.to_thread(self._call, self._prefix + service, method, kwargs)
 
     def _borrow(self) -> tuple[ClusterRpcProxy, Any]:
         """A started proxy and the cluster handle its start() returned."""

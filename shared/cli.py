@@ -124,7 +124,7 @@ def _run_symbol(settings: Settings, args: argparse.Namespace) -> int:
     session_id = args.session or f"cli-{uuid.uuid4()}"
     try:
         with ClusterRpcProxy(settings.nameko_config, timeout=args.timeout) as cluster:
-            done = cluster.page_generator.run(symbol_code=sym.code, session_id=session_id, page_id=args.page,
+            done = cluster[settings.rpc_prefix + "page_generator"].run(symbol_code=sym.code, session_id=session_id, page_id=args.page,
                                               user_intent=args.intent)
     except RemoteError as exc:
         print(f"gibsey run-symbol: the pipeline refused it: {exc.exc_type}: {exc.value}", file=sys.stderr)

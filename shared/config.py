@@ -110,6 +110,16 @@ def _topic_prefix(env: Mapping[str, str]) -> str:
     return raw
 
 
+def read_rpc_prefix(env: Mapping[str, str]) -> str:
+    """GIBSEY_RPC_PREFIX: the RPC namespace. Nameko names a service's queue `rpc-<service>` per RabbitMQ
+    vhost, so two environments on one broker (a developer's `make run`, a test session, a benchmark) would
+    answer each other's calls; a prefix on every RPC service name keeps them apart, as topic prefixes do."""
+    raw = env.get("GIBSEY_RPC_PREFIX", "").strip()
+    if raw and not all(c.isalnum() or c == "_" for c in raw):
+        raise ConfigError(f"GIBSEY_RPC_PREFIX: {raw!r} may hold only letters, digits and '_'")
+    return raw
+
+
 def _identifier(env: Mapping[str, str], variable: str, default: str) -> str:
     raw = env.get(variable, "").strip() or default
     if not (raw[0].isalpha() and raw.replace("_", "a").isalnum() and raw.lower() == raw and len(raw) <= 48):
@@ -140,6 +150,7 @@ class Settings:
     health_timeout_s: float = 2.0
     sse_heartbeat_s: float = 15.0
     topic_prefix: str = ""
+    rpc_prefix: str = ""
     chat_cost: int = 5  # credits one chat turn costs (debited before any LLM work)
     vault_reward: int = 1  # credits saving a page to the vault earns (once per user and page; 0: none)
     new_user_grant: int = 50  # credits an account opens with (its first history entry)
@@ -169,6 +180,7 @@ class Settings:
             health_timeout_s=float(_positive_int(env, "GIBSEY_HEALTH_TIMEOUT_MS", 2000)) / 1000.0,
             sse_heartbeat_s=float(_positive_int(env, "GIBSEY_SSE_HEARTBEAT_S", 15)),
             topic_prefix=_topic_prefix(env),
+            rpc_prefix=read_rpc_prefix(env),
             chat_cost=_positive_int(env, "GIBSEY_CHAT_COST", 5),
             vault_reward=_non_negative_int(env, "GIBSEY_VAULT_REWARD", 1),
             new_user_grant=_non_negative_int(env, "GIBSEY_NEW_USER_GRANT", 50),
@@ -206,6 +218,7 @@ class Settings:
             "OLLAMA_BASE_URL": self.ollama_base_url,
             "OLLAMA_MODEL": self.ollama_model,
             "GIBSEY_TOPIC_PREFIX": self.topic_prefix,
+            "GIBSEY_RPC_PREFIX": self.rpc_prefix,
             "GIBSEY_CHAT_COST": self.chat_cost,
             "GIBSEY_VAULT_REWARD": self.vault_reward,
             "GIBSEY_NEW_USER_GRANT": self.new_user_grant,

@@ -20,8 +20,10 @@ def stack_settings() -> Iterator[Settings]:
     provider = provider_from_env()
     settings = provider.start()
     # A keyspace of this test session's own, and the "test." topic namespace, so a developer's `make run`
-    # on the same servers never sees test traffic (and tests never see theirs).
-    yield replace(settings, cassandra_keyspace=f"gibsey_test_{uuid.uuid4().hex[:8]}", topic_prefix="test.")
+    # on the same servers never sees test traffic (and tests never see theirs); RPC service names get a
+    # prefix of this session's own for the same reason (shared/rpc.py).
+    tag = uuid.uuid4().hex[:8]
+    yield replace(settings, cassandra_keyspace=f"gibsey_test_{tag}", topic_prefix="test.", rpc_prefix=f"t{tag}_")
     provider.stop()
 
 

@@ -26,6 +26,7 @@ from shared.ledger.store import LedgerStore
 from shared.ledger.vault import VaultStore, reward_request_id
 from shared.storage.cassandra import StorageUnavailable, close_session, open_session
 from shared.storage.pages import PageNotFound
+from shared.rpc import rpc_service
 
 log = logging.getLogger(__name__)
 SWEEP_S = positive_seconds(os.environ, "GIBSEY_LEDGER_SWEEP_S", 60.0)
@@ -57,7 +58,7 @@ class Books(DependencyProvider):
 
 
 class LedgerService:
-    name = "ledger"
+    name = rpc_service("ledger")
     books = Books()
 
     @rpc

@@ -24,6 +24,7 @@ from shared.events import Envelope, PageRequested, SymbolSelected
 from shared.qdpi.writer import write_page
 from shared.storage.dependency import PipelineStorage
 from shared.topics import GENERATE_PAGE_REQUEST
+from shared.rpc import rpc_service
 
 
 class PageWriter(DependencyProvider):
@@ -37,7 +38,7 @@ class PageWriter(DependencyProvider):
 
 
 class PageGeneratorService:
-    name = "page_generator"
+    name = rpc_service("page_generator")
 
     store = PipelineStorage()
     events = EventPublisher()

@@ -27,6 +27,7 @@ from shared.rag.query import check_query
 from shared.rag.ranking import hybrid_search
 from shared.rag.shards import ShardReader
 from shared.storage.cassandra import StorageUnavailable, close_session, open_session
+from shared.rpc import rpc_service
 
 log = logging.getLogger(__name__)
 NOTES_REFRESH_S = positive_seconds(os.environ, "GIBSEY_NOTES_REFRESH_S", 300.0)
@@ -67,7 +68,7 @@ class QuoteIndex(DependencyProvider):
 
 
 class RetrievalService:
-    name = "retrieval"
+    name = rpc_service("retrieval")
     index = QuoteIndex()
 
     @rpc

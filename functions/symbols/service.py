@@ -11,10 +11,11 @@ from __future__ import annotations
 from nameko.rpc import rpc
 
 from shared import symbols
+from shared.rpc import rpc_service
 
 
 class SymbolsService:
-    name = "symbols"
+    name = rpc_service("symbols")
 
     @rpc
     def describe(self, code: int) -> dict[str, object]:

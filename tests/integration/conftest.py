@@ -21,6 +21,7 @@ def env(stack_settings, book, topics_ready) -> dict[str, str]:
         "AMQP_URI": stack_settings.amqp_uri,
         "OLLAMA_BASE_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: the canon composer writes
         "GIBSEY_TOPIC_PREFIX": stack_settings.topic_prefix,
+        "GIBSEY_RPC_PREFIX": stack_settings.rpc_prefix,
         "GIBSEY_CONSUMER_GROUP_PREFIX": f"flow-{uuid.uuid4().hex[:8]}-",
         "GIBSEY_CONSUMER_OFFSET_RESET": "latest",
         "GIBSEY_SSE_HEARTBEAT_S": "1",

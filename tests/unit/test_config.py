@@ -60,3 +60,13 @@ def test_nameko_config_round_trips_and_nested_sections_are_ignored():
     back = Settings.from_nameko_config(config)
     assert (back.cassandra_keyspace, back.kafka_bootstrap, back.topic_prefix) == ("gibsey_x", "k:19092", "test.")
     assert back.amqp_uri == settings.amqp_uri and back.ollama_model == settings.ollama_model
+
+
+def test_rpc_names_carry_the_environments_prefix():
+    from shared.rpc import rpc_service
+
+    assert rpc_service("retrieval", {}) == "retrieval"
+    assert rpc_service("retrieval", {"GIBSEY_RPC_PREFIX": "t1a2_"}) == "t1a2_retrieval"
+    assert Settings.from_env({"GIBSEY_RPC_PREFIX": "t1a2_"}).nameko_config["GIBSEY_RPC_PREFIX"] == "t1a2_"
+    with pytest.raises(ConfigError, match="GIBSEY_RPC_PREFIX"):
+        rpc_service("retrieval", {"GIBSEY_RPC_PREFIX": "bad.prefix"})
