@@ -19,6 +19,8 @@ from gateway.resources.pages import PageByIdResource, PageByNumberResource
 from gateway.resources.pipeline import BranchResource, RunSymbolResource, SectionStatsResource
 from gateway.resources.qdpi import StaticDocumentResource, characters_document, manifest_document
 from gateway.resources.retrieve import RetrieveResource
+from gateway.resources.summaries import (CassandraSummaries, SummariesResource, SummaryByClusterResource,
+                                         SummarySource)
 from gateway.resources.vault import VaultResource
 from gateway.rpc import ServiceCaller
 from gateway.stream import StreamHub
@@ -46,6 +48,7 @@ def create_app(
     hub: StreamHub | None = None,
     caller: ServiceCaller | None = None,
     chat: Chat | None = None,
+    summaries: SummarySource | None = None,
 ) -> falcon.asgi.App:
     pages = pages if pages is not None else CassandraPages(settings)
     producer = producer if producer is not None else EventProducer(settings.kafka_bootstrap,
@@ -54,7 +57,9 @@ def create_app(
                                                 topic_prefix=settings.topic_prefix)
     caller = caller if caller is not None else ServiceCaller(settings.nameko_config)
     chat = chat if chat is not None else CassandraChat(settings, caller)
-    app = falcon.asgi.App(cors_enable=True, middleware=[CloseOnShutdown(pages, producer, hub, caller, chat)])
+    summaries = summaries if summaries is not None else CassandraSummaries(settings)
+    app = falcon.asgi.App(cors_enable=True,
+                          middleware=[CloseOnShutdown(pages, producer, hub, caller, chat, summaries)])
     errors.install(app)
     app.add_route("/health", HealthResource(health_checks if health_checks is not None else default_checks(settings)))
     app.add_route("/pages/{number}", PageByNumberResource(pages))
@@ -73,5 +78,7 @@ def create_app(
     app.add_route("/api/v1/vault", VaultResource(caller))
     app.add_route("/api/v1/chat", ChatResource(chat, settings.sse_heartbeat_s))
     app.add_route("/api/v1/ask", AskResource(chat))
+    app.add_route("/api/v1/summaries", SummariesResource(summaries))
+    app.add_route("/api/v1/summaries/{cluster_id}", SummaryByClusterResource(summaries))
     app.add_route("/openapi.json", StaticDocumentResource(openapi_document()))
     return app

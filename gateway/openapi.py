@@ -207,6 +207,28 @@ SCHEMAS: dict[str, Any] = {
             }},
         },
     },
+    "ClusterSummary": {
+        "type": "object", "additionalProperties": False,
+        "required": ["cluster_id", "run_id", "center_page", "member_pages", "page_labels", "keywords", "summary",
+                     "generator", "words", "updated_at"],
+        "properties": {
+            "cluster_id": {"type": "integer", "minimum": 0}, "run_id": {"type": "string"},
+            "center_page": {"type": "string"}, "member_pages": {"type": "array", "items": {"type": "string"}},
+            "page_labels": {"type": "array", "items": {"type": "string"}},
+            "keywords": {"type": "array", "items": {"type": "string"}},
+            "summary": {"type": "string", "description": "200-300 words citing member pages as (p.N)"},
+            "generator": {"type": "string"}, "words": {"type": "integer"},
+            "updated_at": {"type": "string", "format": "date-time"}},
+    },
+    "SummaryRun": {
+        "type": "object", "required": ["run", "clusters"],
+        "properties": {
+            "run": {"type": "object", "required": ["run_id", "completed_at", "age_s"], "properties": {
+                "run_id": {"type": ["string", "null"]}, "completed_at": {"type": ["string", "null"]},
+                "age_s": {"type": ["number", "null"]}, "last_failure_at": {"type": ["string", "null"]},
+                "last_error": {"type": ["string", "null"]}}},
+            "clusters": {"type": "array", "items": {"$ref": "#/components/schemas/ClusterSummary"}}},
+    },
 }
 
 
@@ -347,6 +369,15 @@ def openapi_document() -> dict[str, Any]:
                               "402": _json(_ref("InsufficientCredits"), "Short of credits; nothing was charged"),
                               "502": _json(_ERROR_REF, "The turn failed after it began (it is refunded)"),
                               **_errors(400, 404, 422, 503, 504)}}},
+            "/api/v1/summaries": {"get": {
+                "summary": "The latest complete nightly run of cluster summaries", "operationId": "summaries",
+                "responses": {"200": _json(_ref("SummaryRun"), "The run (clusters is empty before the first run)"),
+                              **_errors(503)}}},
+            "/api/v1/summaries/{cluster_id}": {"get": {
+                "summary": "One cluster's summary from the latest complete run", "operationId": "summaryByCluster",
+                "parameters": [{"name": "cluster_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
+                "responses": {"200": _json(_ref("ClusterSummary"), "The cluster"), **_errors(404, 422, 503)}}},
             "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                       "responses": {"200": {"description": "OpenAPI 3.1 document"}}}},
         },

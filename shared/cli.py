@@ -1,4 +1,4 @@
-"""The `gibsey` command: set-up and operator tasks (`schema apply`, `topics create`, `health`).
+"""The `gibsey` command: set-up and operator tasks (`schema apply`, `topics create`, `summaries run`, `health`).
 
 Every failure prints one clear line to stderr and exits non-zero; nothing here prints a traceback for a
 condition an operator can fix (a server down, a bad environment variable, an edited migration).
@@ -175,6 +175,41 @@ def _reindex(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _summaries_run(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+
+    from shared.storage.cassandra import close_session, open_session
+    from shared.summaries.audit import kafka_auditor
+    from shared.summaries.llm import writer_for
+    from shared.summaries.run import run_recorded
+    from shared.summaries.settings import SummarySettings
+    from shared.summaries.store import SummaryStore
+
+    summary_settings = SummarySettings.from_env(os.environ)
+    if args.k:
+        summary_settings = SummarySettings(summary_settings.at, summary_settings.tz, args.k, summary_settings.seed,
+                                           summary_settings.llm)
+    session = open_session(settings)
+    auditor = None if args.dry_run else kafka_auditor(settings)
+    try:
+        report = run_recorded(SummaryStore(session, settings.cassandra_keyspace), summary_settings,
+                              writer=writer_for(settings, summary_settings), run_id=args.run_id,
+                              dry_run=args.dry_run, on_outcome=auditor)
+    finally:
+        close_session(session)
+        if auditor is not None:
+            auditor.close()
+    for s in report.summaries:
+        print(f"cluster {s.cluster_id:2d}  {len(s.member_pages):3d} pages  centre {s.page_labels[0]:8}  "
+              f"{s.words} words  {s.generator}  [{', '.join(s.keywords[:5])}]")
+        if args.dry_run and args.verbose:
+            print(f"    {s.summary}\n")
+    verb = "would write" if args.dry_run else ("wrote" if report.written else "already complete:")
+    print(f"{verb} run {report.run_id}: {len(report.summaries)} clusters of {report.pages} pages "
+          f"({report.quotes} quotes), {report.generator}, in {report.duration_ms / 1000:.1f} s")
+    return 0
+
+
 def _health(settings: Settings, args: argparse.Namespace) -> int:
     from shared.health import check_now, default_checks
 
@@ -236,6 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--force", action="store_true", help="re-embed even pages whose text did not change")
     reindex.set_defaults(run=_reindex)
 
+    summaries = commands.add_parser("summaries", help="nightly cluster summaries").add_subparsers(
+        dest="action", required=True)
+    summaries_run = summaries.add_parser("run", help="cluster the book and write a note per cluster now")
+    summaries_run.add_argument("--dry-run", action="store_true", help="print the clusters without writing")
+    summaries_run.add_argument("--verbose", "-v", action="store_true", help="with --dry-run: print the notes too")
+    summaries_run.add_argument("--run-id", help="run id (default: the day and a digest of the book)")
+    summaries_run.add_argument("--k", type=int, help="clusters (default GIBSEY_SUMMARY_K, 48)")
+    summaries_run.set_defaults(run=_summaries_run)
+
     health = commands.add_parser("health", help="probe Kafka, Cassandra, RabbitMQ and Ollama")
     health.add_argument("--json", action="store_true")
     health.set_defaults(run=_health)
@@ -248,9 +292,11 @@ def _operator_errors() -> tuple[type[BaseException], ...]:
     from shared.canon.ingest import IngestConflict
     from shared.storage.cassandra import StorageUnavailable
     from shared.storage.schema import SchemaError
+    from shared.summaries.run import SummaryError
     from shared.symbols import SymbolError
 
-    return (BusUnavailable, CorpusError, IngestConflict, StorageUnavailable, SchemaError, SymbolError, OSError)
+    return (BusUnavailable, CorpusError, IngestConflict, StorageUnavailable, SchemaError, SummaryError, SymbolError,
+            OSError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

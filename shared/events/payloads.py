@@ -185,7 +185,7 @@ class StepAudited(Payload):
     step: str = Field(min_length=1, max_length=64)
     handled_event_id: str
     handled_type: str
-    outcome: str = Field(pattern=r"^(ok|retry|dead-lettered|duplicate)$")
+    outcome: str = Field(pattern=r"^(ok|retry|dead-lettered|duplicate|failed)$")
     duration_ms: float = Field(ge=0)
     detail: str = Field(default="", max_length=1_000)
 

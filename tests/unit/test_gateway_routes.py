@@ -62,7 +62,8 @@ ROUTES = {"/health", "/pages/{number}", "/api/v1/page/{page_id}", "/api/v1/qdpi/
           "/api/v1/pipeline/run/symbol/{code}", "/api/v1/branch/{page_id}",
           "/api/v1/pipeline/stats/section/{section}", "/api/v1/retrieve", "/openapi.json",
           "/api/v1/users/{user_id}/credits", "/api/v1/users/{user_id}/ledger.csv", "/api/v1/credits/gift",
-          "/api/v1/vault", "/api/v1/chat", "/api/v1/ask"}
+          "/api/v1/vault", "/api/v1/chat", "/api/v1/ask", "/api/v1/summaries",
+          "/api/v1/summaries/{cluster_id}"}
 
 
 def test_openapi_document_is_valid_and_describes_every_route(client):

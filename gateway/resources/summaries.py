@@ -1,0 +1,76 @@
+"""`GET /api/v1/summaries` (the latest complete run) and `GET /api/v1/summaries/{cluster_id}`.
+
+The source connects to Cassandra on first use, like the page source, so the gateway starts without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+import falcon
+import falcon.asgi
+
+from shared.config import Settings
+from shared.events import EventValidationError
+from shared.storage.cassandra import close_session, open_session
+from shared.storage.pages import PageNotFound
+
+
+class SummarySource(Protocol):
+    async def latest(self) -> dict[str, Any]: ...
+
+    async def cluster(self, cluster_id: int) -> dict[str, Any] | None: ...
+
+    async def close(self) -> None: ...
+
+
+class CassandraSummaries:
+    def __init__(self, settings: Settings):
+        self._settings, self._store, self._session = settings, None, None
+        self._lock = asyncio.Lock()
+
+    async def _ready(self):
+        from shared.summaries.store import SummaryStore
+
+        if self._store is None:
+            async with self._lock:
+                if self._store is None:
+                    session = await asyncio.to_thread(open_session, self._settings, connect_timeout=5.0)
+                    self._store = await asyncio.to_thread(SummaryStore, session, self._settings.cassandra_keyspace)
+                    self._session = session
+        return self._store
+
+    async def latest(self) -> dict[str, Any]:
+        pointer, rows = await asyncio.to_thread((await self._ready()).latest)
+        return {"run": pointer.as_dict(), "clusters": [r.as_dict() for r in sorted(rows, key=lambda r: r.cluster_id)]}
+
+    async def cluster(self, cluster_id: int) -> dict[str, Any] | None:
+        row = await asyncio.to_thread((await self._ready()).cluster, cluster_id)
+        return row.as_dict() if row else None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await asyncio.to_thread(close_session, self._session)
+            self._session, self._store = None, None
+
+
+class SummariesResource:
+    def __init__(self, source: SummarySource):
+        self._source = source
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        resp.media = await self._source.latest()
+
+
+class SummaryByClusterResource:
+    def __init__(self, source: SummarySource):
+        self._source = source
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, cluster_id: str) -> None:
+        if not cluster_id.isdigit() or len(cluster_id) > 6:
+            raise EventValidationError([f"cluster_id: must be a whole number 0..999999, got {cluster_id!r}"])
+        found = await self._source.cluster(int(cluster_id))
+        if found is None:
+            raise PageNotFound(f"no cluster {cluster_id} in the latest summary run")
+        resp.media = found
