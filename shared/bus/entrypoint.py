@@ -60,6 +60,7 @@ class _State:
     queues: dict[TopicPartition, deque[Pending]] = field(default_factory=lambda: defaultdict(deque))
     busy: set[TopicPartition] = field(default_factory=set)
     paused: set[TopicPartition] = field(default_factory=set)
+    next_offset: dict[TopicPartition, int] = field(default_factory=dict)  # after the last record enqueued
     outcomes: deque = field(default_factory=deque)
     generations: dict[TopicPartition, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -137,6 +138,8 @@ class KafkaEventConsumer(Entrypoint):
     def _enqueue(self, tp: TopicPartition, records: list) -> None:
         queue = self._state.queues[tp]
         queue.extend(Pending(record, self._state.generations[tp]) for record in records)
+        if records:
+            self._state.next_offset[tp] = records[-1].offset + 1
         if len(queue) >= MAX_BACKLOG_PER_PARTITION and tp not in self._state.paused:
             self._consumer.pause(tp)
             self._state.paused.add(tp)
@@ -194,6 +197,11 @@ class KafkaEventConsumer(Entrypoint):
             queue.popleft()
         self._tracker.done(tp, pending.record.offset)
         if tp in self._state.paused and len(queue) < MAX_BACKLOG_PER_PARTITION // 2:
+            # kafka-python (2.0.x) drops records it had fetched for a paused partition but keeps its position
+            # after them (dpkp/kafka-python#2011), so they would never be delivered: resume from the record
+            # after the last one we hold.
+            if tp in self._state.next_offset:
+                self._consumer.seek(tp, self._state.next_offset[tp])
             self._consumer.resume(tp)
             self._state.paused.discard(tp)
 
@@ -246,6 +254,7 @@ class KafkaEventConsumer(Entrypoint):
             self._state.queues.pop(tp, None)
             self._state.busy.discard(tp)
             self._state.paused.discard(tp)
+            self._state.next_offset.pop(tp, None)
         self._tracker.forget(revoked)
 
 
