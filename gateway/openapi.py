@@ -357,7 +357,7 @@ def openapi_document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ChatRequest")}}},
                 "responses": {"200": {"description": "text/event-stream: `token` {char_id, color, token}, `citation` "
                                                      "{page_id, page_number, loc, quote}, `done` {answer, citations, "
-                                                     "credits_left, generator}; `error` {stage, error, refunded, "
+                                                     "credits_left, generator, book_note}; `error` {stage, error, refunded, "
                                                      "credits_left} if the turn failed (it is refunded)",
                                       "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                               "402": _json(_ref("InsufficientCredits"), "Short of credits; nothing was charged"),

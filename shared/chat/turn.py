@@ -4,7 +4,7 @@
               InsufficientCredits), both before any retrieval or LLM work.
     events(): retrieve (the character's own pages, favoured, and the whole book) -> canon page texts from
               Cassandra -> tokens (LLM, or the canon composer when the LLM is unreachable or too slow)
-              -> grounding check (a verified >= 2-sentence quote with (p.N); the best retrieved one is
+              (+ the nightly note on the best passage's cluster, as background for the LLM) -> grounding check (a verified >= 2-sentence quote with (p.N); the best retrieved one is
               added if the answer has none) + one context line -> citations -> done.
     A failure after the first token ends the stream with `error` and refunds the turn.
 """
@@ -85,7 +85,9 @@ class ChatTurn:
             passages, pages = await self._passages(request)
             if not passages:
                 raise LookupError("no canon passage could be retrieved for this question")
-            turns = await self._store.recent_turns(request.session_id, request.char_id, self._history_turns)
+            turns, note = await asyncio.gather(
+                self._store.recent_turns(request.session_id, request.char_id, self._history_turns),
+                self._store.cluster_note(passages[0].page_id))
         except Exception as exc:  # noqa: BLE001 - nothing was said yet: refund and report
             async for event in self._fail(request, "retrieval", exc):
                 yield event
@@ -94,7 +96,8 @@ class ChatTurn:
         generator = COMPOSER
         if self._model is not None:
             try:
-                async for piece in self._model.stream(chat_messages(persona, passages, turns, request.message)):
+                messages = chat_messages(persona, passages, turns, request.message, note["summary"] if note else None)
+                async for piece in self._model.stream(messages):
                     pieces.append(piece)
                     yield token(piece)
                 generator = self._model.name
@@ -128,7 +131,8 @@ class ChatTurn:
         await self._store.add_exchange(request.session_id, request.char_id, request.message, answer,
                                        request.request_id, generator)
         yield ChatEvent("done", {"answer": answer, "citations": [c.as_dict() for c in citations],
-                                 "credits_left": paid.balance, "generator": generator})
+                                 "credits_left": paid.balance, "generator": generator,
+                                 "book_note": _note_ref(note)})
 
     async def _passages(self, request: ChatRequest) -> tuple[list[Citation], dict[int, CanonPageText]]:
         own, book = await asyncio.gather(self._memory.search(request.message, SEARCH_K, request.char_id),
@@ -156,6 +160,11 @@ class ChatTurn:
             log.error("refund failed", extra={"error": str(refund_exc), "request_id": request.request_id})
         yield ChatEvent("error", {"stage": stage, "error": str(exc), "refunded": bool(refund.get("refunded")),
                                   "credits_left": refund.get("balance")})
+
+
+def _note_ref(note: dict | None) -> dict | None:
+    """Which nightly note the turn drew on (readers fetch it at /api/v1/summaries/{cluster_id})."""
+    return {k: note[k] for k in ("cluster_id", "run_id", "keywords")} if note else None
 
 
 def _words(text: str) -> Sequence[str]:

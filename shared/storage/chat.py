@@ -11,6 +11,7 @@ from cassandra.cluster import Session
 from cassandra.util import uuid_from_time
 
 from shared.chat.grounding import CanonPageText
+from shared.summaries.store import SummaryStore
 from shared.storage.aio import execute
 from shared.symbols import CHARACTERS, Provenance
 
@@ -39,6 +40,7 @@ class ChatStore:
                        f"WHERE page_id = ?")
         self._turns = p(f"SELECT role, content FROM {keyspace}.chat_turns WHERE session_id = ? AND char_id = ? "
                         f"LIMIT ?")
+        self._summaries = SummaryStore(session, keyspace)
         self._add_turn = p(f"INSERT INTO {keyspace}.chat_turns (session_id, char_id, turn_at, role, content, "
                            f"request_id, generator) VALUES (?, ?, ?, ?, ?, ?, ?)")
 
@@ -59,6 +61,10 @@ class ChatStore:
                     pages[r.page_num] = CanonPageText(r.page_id, r.page_num, r.section, r.title or "",
                                                       CHARACTERS[r.char_hex].id, r.text)
         return pages
+
+    async def cluster_note(self, page_id: str) -> dict | None:
+        """The latest nightly summary of the cluster the page belongs to (None before the first run)."""
+        return await asyncio.to_thread(self._summaries.cluster_of_page, page_id)
 
     async def recent_turns(self, session_id: str, char_id: str, limit: int) -> list[Turn]:
         rows = await execute(self._session, self._turns, (session_id, char_id, limit))

@@ -44,6 +44,7 @@ def chat_env(env, tmp_path_factory) -> dict[str, str]:
     _gibsey(chat, "schema", "apply")
     _gibsey(chat, "ingest", str(CORPUS))
     _gibsey(chat, "reindex", "--all")
+    _gibsey(chat, "summaries", "run")  # the nightly notes, which a chat turn draws on
     return chat
 
 
@@ -129,6 +130,8 @@ def test_the_arieol_question_is_answered_grounded_and_paid_for(composer_gateway)
     done = events[-1]["data"]
     assert done["generator"] == "canon-composer" and done["credits_left"] == GRANT - 5
     _assert_grounded(composer_gateway, done)
+    note = httpx.get(f"{composer_gateway}/api/v1/summaries/{done['book_note']['cluster_id']}", timeout=10).json()
+    assert done["citations"][0]["page_id"] in note["member_pages"]
     characters = httpx.get(f"{composer_gateway}/api/v1/qdpi/characters", timeout=10).json()
     colour = next(c["colour"] for c in characters["characters"] if c["id"] == "arieol-owlist")
     assert {e["data"]["color"] for e in events if e["event"] == "token"} == {colour}

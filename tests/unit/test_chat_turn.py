@@ -35,6 +35,10 @@ class FakeStore:
     async def canon_pages(self, page_ids):
         return {self.pages[p].page_number: self.pages[p] for p in page_ids if p in self.pages}
 
+    async def cluster_note(self, page_id):
+        return {"cluster_id": 3, "run_id": "r", "keywords": ["tower"], "summary": "Pages about climbing."} \
+            if page_id == "S11-P0440" else None
+
     async def recent_turns(self, session_id, char_id, limit):
         return [Turn("user", "hello"), Turn("assistant", "hi")]
 
@@ -136,6 +140,8 @@ def test_an_llm_answer_without_a_verified_quote_gets_the_best_retrieved_one():
     assert done["answer"].startswith("I climbed because I had to.")
     assert done["citations"][0]["page_number"] == 440 and "(p.440)" in done["answer"]
     assert model.messages[0]["role"] == "system" and "(p.440)" in model.messages[0]["content"]
+    assert "Pages about climbing." in model.messages[0]["content"]  # the nightly note on the passage's cluster
+    assert done["book_note"] == {"cluster_id": 3, "run_id": "r", "keywords": ["tower"]}
     assert [m["role"] for m in model.messages[1:]] == ["user", "assistant", "user"]
 
 
