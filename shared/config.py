@@ -64,7 +64,7 @@ def positive_seconds(env: Mapping[str, str], variable: str, default: float) -> f
     return value
 
 
-def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
+def _whole_number(env: Mapping[str, str], variable: str, default: int, minimum: int) -> int:
     raw = env.get(variable, "").strip()
     if not raw:
         return default
@@ -72,23 +72,18 @@ def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{variable}: {raw!r} is not a whole number") from None
-    if value < 1:
-        raise ConfigError(f"{variable}: must be at least 1, got {value}")
+    if value < minimum:
+        raise ConfigError(f"{variable}: must be at least {minimum}, got {value}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    return _whole_number(env, variable, default, 1)
 
 
 def _non_negative_int(env: Mapping[str, str], variable: str, default: int) -> int:
-    """Like `_positive_int`, for amounts where 0 means "none" (a grant or reward that is switched off)."""
-    raw = env.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{variable}: {raw!r} is not a whole number") from None
-    if value < 0:
-        raise ConfigError(f"{variable}: must be 0 or more, got {value}")
-    return value
+    """For amounts where 0 means "none" (a grant or reward that is switched off)."""
+    return _whole_number(env, variable, default, 0)
 
 
 def _url(env: Mapping[str, str], variable: str, default: str, schemes: tuple[str, ...]) -> str:
