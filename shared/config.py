@@ -64,7 +64,8 @@ def positive_seconds(env: Mapping[str, str], variable: str, default: float) -> f
     return value
 
 
-def _whole_number(env: Mapping[str, str], variable: str, default: int, minimum: int) -> int:
+def whole_number(env: Mapping[str, str], variable: str, default: int, minimum: int) -> int:
+    """A whole number >= `minimum` from `variable`, or `default` when it is unset."""
     raw = env.get(variable, "").strip()
     if not raw:
         return default
@@ -78,12 +79,12 @@ def _whole_number(env: Mapping[str, str], variable: str, default: int, minimum: 
 
 
 def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
-    return _whole_number(env, variable, default, 1)
+    return whole_number(env, variable, default, 1)
 
 
 def _non_negative_int(env: Mapping[str, str], variable: str, default: int) -> int:
     """For amounts where 0 means "none" (a grant or reward that is switched off)."""
-    return _whole_number(env, variable, default, 0)
+    return whole_number(env, variable, default, 0)
 
 
 def _url(env: Mapping[str, str], variable: str, default: str, schemes: tuple[str, ...]) -> str:

@@ -14,23 +14,10 @@ from dataclasses import dataclass
 from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shared.config import ConfigError
+from shared.config import ConfigError, whole_number
 
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 SCOPE = "book"
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: {raw!r} is not a whole number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -55,7 +42,8 @@ class SummarySettings:
         llm = env.get("GIBSEY_SUMMARY_LLM", "").strip().lower() or "auto"
         if llm not in ("auto", "off"):
             raise ConfigError(f"GIBSEY_SUMMARY_LLM: {llm!r} must be auto or off")
-        return cls(at, tz, _int(env, "GIBSEY_SUMMARY_K", 48, 1), _int(env, "GIBSEY_SUMMARY_SEED", 7, 0), llm)
+        return cls(at, tz, whole_number(env, "GIBSEY_SUMMARY_K", 48, 1), whole_number(env, "GIBSEY_SUMMARY_SEED", 7, 0),
+                   llm)
 
     @property
     def zone(self) -> ZoneInfo | None:
