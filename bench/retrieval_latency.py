@@ -25,16 +25,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.stats import p50_p95_ms  # noqa: E402
 from shared.rag.embedding import Embedder  # noqa: E402
 from shared.rag.ranking import hybrid_search  # noqa: E402
 from shared.rag.shards import ALL_SECTIONS, ShardReader, index_dir  # noqa: E402
 
 TOP = 10
-
-
-def ms(samples: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(samples, n=100)
-    return cuts[49] * 1000, cuts[94] * 1000
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], object]:
@@ -56,7 +52,7 @@ def in_process(reader: ShardReader, queries: list[str], vectors, repeat: int) ->
         exact_t += t
         recalls.append(len({h.loc for h in approx} & {h.loc for h in exact}) / TOP)
         hybrid_t += timed(lambda: hybrid_search(reader, query, vector, TOP, ALL_SECTIONS), repeat)[0]
-    (a50, a95), (e50, e95), (h50, h95) = ms(annoy_t), ms(exact_t), ms(hybrid_t)
+    (a50, a95), (e50, e95), (h50, h95) = p50_p95_ms(annoy_t), p50_p95_ms(exact_t), p50_p95_ms(hybrid_t)
     print(f"in process, {len(queries)} queries x {repeat}, top-{TOP} over 16 shards:")
     print("| search | p50 ms | p95 ms |")
     print("| --- | --- | --- |")
@@ -81,7 +77,7 @@ def at_gateway(base: str, queries: list[str], repeat: int) -> None:
         started = time.perf_counter()
         shamrock = http.get("/api/v1/retrieve", params={"q": "Shamrock Stillman", "k": 12}).json()
         shamrock_ms = (time.perf_counter() - started) * 1000
-    (c50, c95), (s50, s95) = ms(client_t), ms(service_t)
+    (c50, c95), (s50, s95) = p50_p95_ms(client_t), p50_p95_ms(service_t)
     print(f"at the gateway ({base}), {len(client_t)} requests, k=12:")
     print("| measured at | p50 ms | p95 ms |")
     print("| --- | --- | --- |")
