@@ -23,7 +23,6 @@ from shared.chat.model import ChatModel
 from shared.chat.prompt import chat_messages
 from shared.chat.request import ChatRequest
 from shared.ledger.errors import InsufficientCredits
-from shared.qdpi.lm import LMUnavailable
 from shared.storage.chat import ChatStore, Persona
 from shared.symbols import character_by_id
 
@@ -101,13 +100,14 @@ class ChatTurn:
                     pieces.append(piece)
                     yield token(piece)
                 generator = self._model.name
-            except LMUnavailable as exc:
-                if pieces:
+            except Exception as exc:  # noqa: BLE001 - LMUnavailable, or anything the LLM path did not foresee
+                if pieces:  # the reader has part of an answer: end it with an error and give the credits back
                     async for event in self._fail(request, "llm", exc):
                         yield event
                     return
-                log.warning("llm unavailable, canon composer answers", extra={"reason": exc.reason,
-                            "session_id": request.session_id, "request_id": request.request_id})
+                log.warning("llm unavailable, canon composer answers", extra={
+                    "reason": getattr(exc, "reason", type(exc).__name__), "session_id": request.session_id,
+                    "request_id": request.request_id})
         if generator == COMPOSER:
             best = passages[0]
             own = pages[best.page_number].character_id == persona.char_id
@@ -128,8 +128,12 @@ class ChatTurn:
         answer = "".join(pieces)
         for citation in citations:
             yield ChatEvent("citation", citation.as_dict())
-        await self._store.add_exchange(request.session_id, request.char_id, request.message, answer,
-                                       request.request_id, generator)
+        try:
+            await self._store.add_exchange(request.session_id, request.char_id, request.message, answer,
+                                           request.request_id, generator)
+        except Exception as exc:  # noqa: BLE001 - the reader has the answer; only the thread's memory is short
+            log.error("chat turn not stored", extra={"error": repr(exc), "session_id": request.session_id,
+                                                     "request_id": request.request_id})
         yield ChatEvent("done", {"answer": answer, "citations": [c.as_dict() for c in citations],
                                  "credits_left": paid.balance, "generator": generator,
                                  "book_note": _note_ref(note)})

@@ -209,3 +209,22 @@ def test_bad_requests_name_the_field(change, problem):
     with pytest.raises(EventValidationError) as info:
         _request(**change)
     assert any(p.startswith(problem) for p in info.value.problems), info.value.problems
+
+
+class BrokenModel(ScriptedModel):
+    async def stream(self, messages):
+        yield "I "
+        raise RuntimeError("an unforeseen failure in the LLM path")
+
+
+class ForgetfulStore(FakeStore):
+    async def add_exchange(self, *args):
+        raise ConnectionError("Cassandra went away")
+
+
+def test_any_failure_after_the_first_token_refunds_and_a_lost_turn_record_still_answers():
+    ledger = FakeLedger()
+    events = _run(ChatTurn(FakeStore(), ledger, FakeMemory(), BrokenModel([]), cost=5), _request())
+    assert [e.name for e in events] == ["token", "error"] and ledger.refunds == ["r-1"]
+    events = _run(ChatTurn(ForgetfulStore(), FakeLedger(), FakeMemory(), None, cost=5), _request())
+    assert events[-1].name == "done" and "(p.440)" in events[-1].data["answer"]
