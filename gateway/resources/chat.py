@@ -39,17 +39,20 @@ async def _paid_turn(chat: Chat, req: falcon.asgi.Request) -> tuple[ChatRequest,
 async def with_heartbeats(events: AsyncIterator[ChatEvent], heartbeat_s: float) -> AsyncIterator[ChatEvent | None]:
     """The events, with None whenever `heartbeat_s` passes without one (the caller sends a keep-alive)."""
     iterator = events.__aiter__()
-    while True:
-        step = asyncio.ensure_future(iterator.__anext__())
+    step: asyncio.Future | None = None
+    try:
         while True:
-            done, _ = await asyncio.wait({step}, timeout=heartbeat_s)
-            if done:
-                break
-            yield None
-        try:
-            yield step.result()
-        except StopAsyncIteration:
-            return
+            step = asyncio.ensure_future(iterator.__anext__())
+            while not (await asyncio.wait({step}, timeout=heartbeat_s))[0]:
+                yield None
+            try:
+                event = step.result()
+            except StopAsyncIteration:
+                return
+            yield event
+    finally:  # the client went away: stop the turn's pending step rather than let it run on unseen
+        if step is not None and not step.done():
+            step.cancel()
 
 
 class ChatResource:
