@@ -61,7 +61,8 @@ def create_app(
     app = falcon.asgi.App(cors_enable=True,
                           middleware=[CloseOnShutdown(pages, producer, hub, caller, chat, summaries)])
     errors.install(app)
-    app.add_route("/health", HealthResource(health_checks if health_checks is not None else default_checks(settings)))
+    app.add_route("/health", HealthResource(health_checks if health_checks is not None else default_checks(settings),
+                                            summaries))
     app.add_route("/pages/{number}", PageByNumberResource(pages))
     app.add_route("/api/v1/page/{page_id}", PageByIdResource(pages))
     app.add_route("/api/v1/qdpi/characters", StaticDocumentResource(characters_document()))

@@ -205,6 +205,9 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {"status": {"enum": ["up", "down"]}, "latency_ms": {"type": "number"},
                                "version": {"type": ["string", "null"]}, "required": {"type": "boolean"}},
             }},
+            "summaries": {"type": "object", "description": "the nightly summaries' last complete run (run_id, "
+                          "completed_at, age_s) and last failure; status ok, none yet or unknown (informational)",
+                          "required": ["status"], "properties": {"status": {"enum": ["ok", "none yet", "unknown"]}}},
         },
     },
     "ClusterSummary": {

@@ -22,6 +22,8 @@ class SummarySource(Protocol):
 
     async def cluster(self, cluster_id: int) -> dict[str, Any] | None: ...
 
+    async def last_run(self) -> dict[str, Any]: ...
+
     async def close(self) -> None: ...
 
 
@@ -44,6 +46,10 @@ class CassandraSummaries:
     async def latest(self) -> dict[str, Any]:
         pointer, rows = await asyncio.to_thread((await self._ready()).latest)
         return {"run": pointer.as_dict(), "clusters": [r.as_dict() for r in sorted(rows, key=lambda r: r.cluster_id)]}
+
+    async def last_run(self) -> dict[str, Any]:
+        """The pointer alone (one row): the last complete run, its age and the last failure, for /health."""
+        return (await asyncio.to_thread((await self._ready()).pointer)).as_dict()
 
     async def cluster(self, cluster_id: int) -> dict[str, Any] | None:
         row = await asyncio.to_thread((await self._ready()).cluster, cluster_id)
