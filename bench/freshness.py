@@ -115,7 +115,7 @@ def wait_for_retrieval(run: BenchRun, within_s: float = 120.0) -> None:
     while True:
         try:
             with ClusterRpcProxy(run.settings.nameko_config, timeout=5) as cluster:
-                cluster.retrieval.search("ready?", 1)
+                cluster[run.settings.rpc_prefix + "retrieval"].search("ready?", 1)
                 return
         except RpcTimeout:
             if time.monotonic() > deadline:
