@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # printed when nameko is imported
-from nameko.exceptions import RpcTimeout  # noqa: E402
+from nameko.exceptions import RpcTimeout, UnknownService  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,7 +117,7 @@ def wait_for_retrieval(run: BenchRun, within_s: float = 120.0) -> None:
             with ClusterRpcProxy(run.settings.nameko_config, timeout=5) as cluster:
                 cluster[run.settings.rpc_prefix + "retrieval"].search("ready?", 1)
                 return
-        except RpcTimeout:
+        except (RpcTimeout, UnknownService):  # not started yet: its queue may not exist
             if time.monotonic() > deadline:
                 raise TimeoutError("the retrieval function never answered") from None
 
