@@ -8,6 +8,7 @@ import falcon.asgi
 
 from gateway import errors
 from gateway.bus import EventProducer
+from gateway.cassandra import CassandraConnection
 from gateway.openapi import openapi_document
 from gateway.pages import CassandraPages, PageSource
 from gateway.chat import CassandraChat
@@ -50,14 +51,15 @@ def create_app(
     chat: Chat | None = None,
     summaries: SummarySource | None = None,
 ) -> falcon.asgi.App:
-    pages = pages if pages is not None else CassandraPages(settings)
+    cassandra = CassandraConnection(settings)  # opened only when a default source below first needs it
+    pages = pages if pages is not None else CassandraPages(cassandra)
     producer = producer if producer is not None else EventProducer(settings.kafka_bootstrap,
                                                                    topic_prefix=settings.topic_prefix)
     hub = hub if hub is not None else StreamHub(settings.kafka_bootstrap, heartbeat_s=settings.sse_heartbeat_s,
                                                 topic_prefix=settings.topic_prefix)
     caller = caller if caller is not None else ServiceCaller(settings.nameko_config)
-    chat = chat if chat is not None else CassandraChat(settings, caller)
-    summaries = summaries if summaries is not None else CassandraSummaries(settings)
+    chat = chat if chat is not None else CassandraChat(cassandra, settings, caller)
+    summaries = summaries if summaries is not None else CassandraSummaries(cassandra)
     app = falcon.asgi.App(cors_enable=True,
                           middleware=[CloseOnShutdown(pages, producer, hub, caller, chat, summaries)])
     errors.install(app)

@@ -1,19 +1,18 @@
 """The gateway's chat collaborator: a ChatTurn wired to Cassandra (connected on first use, like the page
-source), the ledger and retrieval functions over RPC, and Ollama (or no LLM, with GIBSEY_CHAT_LLM=off)."""
+source, on the gateway's shared session), the ledger and retrieval functions over RPC, and Ollama (or no LLM, with GIBSEY_CHAT_LLM=off)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import AsyncIterator
 
+from gateway.cassandra import CassandraConnection, Lazy
 from gateway.rpc import ServiceCaller
 from shared.chat.model import OllamaChat
 from shared.chat.request import ChatRequest
 from shared.chat.turn import ChatEvent, ChatTurn, Paid
 from shared.config import Settings, positive_seconds
 from shared.qdpi.lm import llm_timeout_s
-from shared.storage.cassandra import close_session, open_session
 from shared.storage.chat import ChatStore
 
 
@@ -47,21 +46,15 @@ def chat_model(settings: Settings, env=os.environ) -> OllamaChat | None:
 
 
 class CassandraChat:
-    def __init__(self, settings: Settings, caller: ServiceCaller) -> None:
+    def __init__(self, connection: CassandraConnection, settings: Settings, caller: ServiceCaller) -> None:
+        self._store = Lazy(connection, ChatStore)
         self._settings, self._caller = settings, caller
         self._turn: ChatTurn | None = None
-        self._session = None
-        self._lock = asyncio.Lock()
 
     async def _ready(self) -> ChatTurn:
         if self._turn is None:
-            async with self._lock:
-                if self._turn is None:
-                    session = await asyncio.to_thread(open_session, self._settings, connect_timeout=5.0)
-                    store = await asyncio.to_thread(ChatStore, session, self._settings.cassandra_keyspace)
-                    self._session = session
-                    self._turn = ChatTurn(store, RpcLedger(self._caller), RpcMemory(self._caller),
-                                          chat_model(self._settings), cost=self._settings.chat_cost)
+            self._turn = ChatTurn(await self._store.get(), RpcLedger(self._caller), RpcMemory(self._caller),
+                                  chat_model(self._settings), cost=self._settings.chat_cost)
         return self._turn
 
     async def begin(self, request: ChatRequest) -> Paid:
@@ -72,6 +65,5 @@ class CassandraChat:
             yield event
 
     async def close(self) -> None:
-        if self._session is not None:
-            await asyncio.to_thread(close_session, self._session)
-            self._session, self._turn = None, None
+        self._turn = None
+        await self._store.close()

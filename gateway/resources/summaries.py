@@ -1,6 +1,6 @@
 """`GET /api/v1/summaries` (the latest complete run) and `GET /api/v1/summaries/{cluster_id}`.
 
-The source connects to Cassandra on first use, like the page source, so the gateway starts without it.
+The source uses the gateway's shared Cassandra session (gateway/cassandra.py), opened on first use.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any, Protocol
 import falcon
 import falcon.asgi
 
-from shared.config import Settings
+from gateway.cassandra import CassandraConnection, Lazy
 from shared.events import EventValidationError
-from shared.storage.cassandra import close_session, open_session
 from shared.storage.pages import PageNotFound
+from shared.summaries.store import SummaryStore
 
 
 class SummarySource(Protocol):
@@ -28,20 +28,11 @@ class SummarySource(Protocol):
 
 
 class CassandraSummaries:
-    def __init__(self, settings: Settings):
-        self._settings, self._store, self._session = settings, None, None
-        self._lock = asyncio.Lock()
+    def __init__(self, connection: CassandraConnection):
+        self._store = Lazy(connection, SummaryStore)
 
-    async def _ready(self):
-        from shared.summaries.store import SummaryStore
-
-        if self._store is None:
-            async with self._lock:
-                if self._store is None:
-                    session = await asyncio.to_thread(open_session, self._settings, connect_timeout=5.0)
-                    self._store = await asyncio.to_thread(SummaryStore, session, self._settings.cassandra_keyspace)
-                    self._session = session
-        return self._store
+    async def _ready(self) -> SummaryStore:
+        return await self._store.get()
 
     async def latest(self) -> dict[str, Any]:
         pointer, rows = await asyncio.to_thread((await self._ready()).latest)
@@ -56,9 +47,7 @@ class CassandraSummaries:
         return row.as_dict() if row else None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await asyncio.to_thread(close_session, self._session)
-            self._session, self._store = None, None
+        await self._store.close()
 
 
 class SummariesResource:
