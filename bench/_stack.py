@@ -272,10 +272,3 @@ def cleanup(run: BenchRun, children: list[Child]) -> None:
     finally:
         admin.close()
     shutil.rmtree(run.index_dir, ignore_errors=True)
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(samples)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil
-    return ordered[int(rank) - 1]

@@ -36,8 +36,9 @@ from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stack import (BenchRun, CdcWatcher, Child, cleanup, function, new_run, percentile, start_gateway,  # noqa: E402
-                    rpc_consumers, shard_page_ids)
+from _stack import (BenchRun, CdcWatcher, Child, cleanup, function, new_run, rpc_consumers,  # noqa: E402
+                    shard_page_ids, start_gateway)
+from stats import percentile  # noqa: E402
 from canon_cdc import DEFAULT_CORPUS, ingest_through_cdc  # noqa: E402
 
 from shared.rag.shards import current_version  # noqa: E402

@@ -1,4 +1,5 @@
-"""Percentiles for the benchmarks, one way: `statistics.quantiles` cut points (n=100, exclusive method)."""
+"""Percentiles for the benchmarks, in one place: `statistics.quantiles` cut points (n=100, exclusive method)
+for the latency benches, and nearest-rank for the freshness bench (30 samples, each a real observation)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,10 @@ def p50_p95_ms(samples: Sequence[float]) -> tuple[float, float]:
     """p50 and p95 of samples in seconds, in milliseconds."""
     points = cuts(samples)
     return points[49] * 1000, points[94] * 1000
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(samples)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil
+    return ordered[int(rank) - 1]
