@@ -29,6 +29,7 @@ from shared.storage.vectors import QuoteRow
 DEFAULT_TREES = 32
 ALL_SECTIONS = tuple(range(1, 17))
 KEEP_VERSIONS = 2
+LOAD_ATTEMPTS = 5
 
 
 def index_dir() -> Path:
@@ -135,10 +136,15 @@ class ShardReader:
         return loaded
 
     def _load(self, section: int, mtime: int) -> _Loaded:
-        try:
-            return self._load_current(section, mtime)
-        except FileNotFoundError:  # two rebuilds finished between reading the pointer and the files
-            return self._load_current(section, mtime)
+        """The version the pointer names. Rebuilds that finish between reading the pointer and opening the
+        files delete them (Annoy says OSError "Unable to open", json FileNotFoundError): read the pointer
+        again, a few times, since a burst of rebuilds can overtake a reader more than once."""
+        for _ in range(LOAD_ATTEMPTS - 1):
+            try:
+                return self._load_current(section, mtime)
+            except OSError:
+                continue
+        return self._load_current(section, mtime)
 
     def _load_current(self, section: int, mtime: int) -> _Loaded:
         version = current_version(self._dir, section)
