@@ -51,8 +51,16 @@ STORAGE_DETAIL = "the page store is not answering; try again shortly"
 
 
 def serialize_http_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: falcon.HTTPError) -> None:
+    """Every error as `{error, detail}`; Falcon's own 404/405 (no detail, "404 Not Found" titles) say what was asked."""
     resp.content_type = falcon.MEDIA_JSON
-    resp.media = {"error": exc.title, "detail": exc.description}
+    title = exc.title.split(" ", 1)[1] if exc.title[:3].isdigit() and " " in exc.title else exc.title
+    detail = exc.description
+    if detail is None and isinstance(exc, falcon.HTTPMethodNotAllowed):
+        allowed = (exc.headers or {}).get("Allow", "")
+        detail = f"{req.method} is not allowed on {req.path}" + (f"; allowed: {allowed}" if allowed else "")
+    elif detail is None and exc.status == falcon.HTTP_404:
+        detail = f"no resource at {req.path} (see /openapi.json)"
+    resp.media = {"error": title, "detail": detail}
 
 
 async def handle_domain_error(req: falcon.asgi.Request, resp: falcon.asgi.Response, exc: Exception, params) -> None:

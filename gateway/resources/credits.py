@@ -15,6 +15,7 @@ from gateway.resources.events import read_json_object
 from gateway.rpc import ServiceCaller
 from shared.ledger import contracts as c
 from shared.ledger.errors import InsufficientCredits, LedgerInputError
+from shared.numbers import ascii_whole_number
 
 CSV_COLUMNS = ("ts", "delta", "reason", "request_id", "balance_after")
 DEFAULT_CSV_ROWS = 1000
@@ -25,9 +26,10 @@ def int_param(req: falcon.asgi.Request, name: str, default: int, maximum: int) -
     raw = req.get_param(name)
     if raw is None or raw == "":
         return default
-    if not raw.strip().isdigit():
+    number = ascii_whole_number(raw)
+    if number is None:
         raise LedgerInputError([f"{name}: must be a whole number 1..{maximum} (got {raw!r})"])
-    return c.check_limit(int(raw), maximum, name)
+    return c.check_limit(number, maximum, name)
 
 
 def refuse_unknown_fields(body: dict, known: set[str]) -> None:

@@ -6,6 +6,7 @@ import falcon.asgi
 
 from gateway.rpc import ServiceCaller
 from shared.events import EventValidationError
+from shared.numbers import ascii_whole_number
 from shared.rag.query import check_query
 
 
@@ -13,9 +14,10 @@ def _int_param(req: falcon.asgi.Request, name: str, default: int | None) -> int 
     raw = req.get_param(name)
     if raw is None or raw == "":
         return default
-    if not raw.strip().isdigit():
+    number = ascii_whole_number(raw)
+    if number is None:
         raise EventValidationError([f"{name}: must be a whole number, got {raw!r}"])
-    return int(raw)
+    return number
 
 
 class RetrieveResource:

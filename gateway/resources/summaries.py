@@ -13,6 +13,7 @@ import falcon.asgi
 
 from gateway.cassandra import CassandraConnection, Lazy
 from shared.events import EventValidationError
+from shared.numbers import ascii_whole_number
 from shared.storage.pages import PageNotFound
 from shared.summaries.store import SummaryStore
 
@@ -63,9 +64,10 @@ class SummaryByClusterResource:
         self._source = source
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, cluster_id: str) -> None:
-        if not cluster_id.isdigit() or len(cluster_id) > 6:
+        number = ascii_whole_number(cluster_id, max_digits=6)
+        if number is None:
             raise EventValidationError([f"cluster_id: must be a whole number 0..999999, got {cluster_id!r}"])
-        found = await self._source.cluster(int(cluster_id))
+        found = await self._source.cluster(number)
         if found is None:
             raise PageNotFound(f"no cluster {cluster_id} in the latest summary run")
         resp.media = found

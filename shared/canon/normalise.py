@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from shared.canon.files import read_json
 from shared.canon.model import CanonCharacter, Normalisation
+from shared.numbers import ascii_whole_number
 from shared.symbols import CHARACTERS, Character, character_by_id, character_for_section
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ def whole_number(raw: Any) -> int | None:
     """An id or section as given, when it is a number (or a string of digits); None for text like "Part One"."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw)
+    if isinstance(raw, str):
+        return ascii_whole_number(raw)
     return None
 
 

@@ -14,6 +14,7 @@ from cassandra.util import datetime_from_uuid1
 from shared.canon.model import CANON_BOOK
 from shared.events import Envelope, Payload, decode_event
 from shared.events.payloads import check_page_id
+from shared.numbers import ascii_whole_number
 from shared.storage.aio import execute
 from shared.symbols import CHARACTERS
 
@@ -28,10 +29,10 @@ class InvalidPageReference(ValueError):
 
 def parse_whole_number(raw: str, what: str) -> int:
     """A non-negative whole number from a URL segment, or `InvalidPageReference` naming `what`."""
-    text = raw.strip()
-    if not text.isdigit() or len(text) > 9:
+    number = ascii_whole_number(raw, max_digits=9)
+    if number is None:
         raise InvalidPageReference(f"{what} must be a positive whole number, got {raw!r}")
-    return int(text)
+    return number
 
 
 def parse_page_number(raw: str) -> int:

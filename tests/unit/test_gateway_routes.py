@@ -96,6 +96,9 @@ def test_hydrated_page(client):
     ("/pages/forty-two", falcon.HTTP_422, "page number must be a positive whole number, got 'forty-two'"),
     ("/pages/-3", falcon.HTTP_422, "page number must be a positive whole number, got '-3'"),
     ("/pages/99999999999999", falcon.HTTP_422, "page number must be a positive whole number"),
+    ("/pages/%C2%B2", falcon.HTTP_422, "page number must be a positive whole number, got '²'"),
+    ("/pages/%E2%91%A0", falcon.HTTP_422, "page number must be a positive whole number, got '①'"),
+    ("/pages/%D9%A4%D9%A2", falcon.HTTP_422, "page number must be a positive whole number, got '٤٢'"),
     ("/api/v1/page/S03-P9999", falcon.HTTP_404, "no page with id S03-P9999"),
     ("/api/v1/page/page-42", falcon.HTTP_422, "'page-42' is not a canon id like S01-P0007 or a branch UUID"),
     ("/api/v1/page/S17-P0001", falcon.HTTP_422, "is not a canon id"),
@@ -157,4 +160,15 @@ def test_cors_preflight_is_allowed(client):
 def test_retrieve_refuses_bad_queries_before_any_rpc(client, query, detail):
     resp = client.get("/api/v1/retrieve", query_string=query)
     assert resp.status == falcon.HTTP_422
+    assert detail in resp.json["detail"]
+
+
+@pytest.mark.parametrize("method, path, error, detail", [
+    ("GET", "/nope", "Not Found", "no resource at /nope"),
+    ("DELETE", "/pages/1", "Method Not Allowed", "DELETE is not allowed on /pages/1; allowed: GET"),
+])
+def test_falcons_own_errors_say_what_was_asked(client, method, path, error, detail):
+    resp = client.simulate_request(method, path)
+    _valid(resp.json, "Error")
+    assert resp.json["error"] == error
     assert detail in resp.json["detail"]
