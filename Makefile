@@ -12,12 +12,14 @@ PIP_ENV := $(if $(WHEELS),PIP_FIND_LINKS=$(abspath ../shared/wheels) PIP_CONSTRA
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 # The corpus `make run` ingests: the project's own demo unless told otherwise (make run CORPUS=/path).
 CORPUS ?= corpus/demo
-INGEST_FLAGS ?=
 export PATH := $(abspath $(BIN)):$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-# `gibsey ingest` refuses to drop canon pages a smaller corpus lacks; INGEST_FLAGS=--replace allows it.
+# `gibsey ingest` refuses to drop stored canon pages the corpus lacks; INGEST_FLAGS=--replace allows it.
+# A corpus named on the command line (make run CORPUS=...) is the book asked for: it replaces the stored one.
+# The default demo never does, so a plain `make run` cannot wipe a canon ingested earlier.
+INGEST_FLAGS ?= $(if $(filter command line environment,$(origin CORPUS)),--replace,)
 .PHONY: install stack stack-down status schema topics ingest run test test-unit test-integration test-services bench clean
 
 install: $(STAMP)
