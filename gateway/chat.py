@@ -32,9 +32,9 @@ class RpcMemory:
     def __init__(self, caller: ServiceCaller) -> None:
         self._caller = caller
 
-    async def search(self, query: str, k: int, character: str | None) -> list[dict]:
-        found = await self._caller.call("retrieval", "search", query=query, k=k, character=character)
-        return found["results"]
+    async def recall(self, query: str, k: int, character: str) -> tuple[list[dict], list[dict]]:
+        found = await self._caller.call("retrieval", "recall", query=query, k=k, character=character)
+        return found["own"], found["book"]
 
 
 def chat_model(settings: Settings, env=os.environ) -> OllamaChat | None:

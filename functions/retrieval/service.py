@@ -1,6 +1,7 @@
 """retrieval: answers "which quotes of the book are closest to this?" over Nameko RPC.
 
-Owns:   RPC `retrieval.search(query, k, character, section)`.
+Owns:   RPC `retrieval.search(query, k, character, section)`, and `retrieval.recall(query, k, character)` for
+        the chat (the character's own pages and the whole book for one query, embedded once).
 Reads:  the Annoy shards (memory-mapped, shared between processes; a new version is picked up on the next
         query, no restart) and the `section_notes` table (the section prior, re-read every
         GIBSEY_NOTES_REFRESH_S by a timer). Writes nothing. Emits nothing.
@@ -76,12 +77,29 @@ class RetrievalService:
         started = time.perf_counter()
         query, k, sections = check_query(query, k, character, section)
         vector = self.index.embedder.encode([query])[0]
+        return {"results": self._ranked(query, vector, k, sections), "took_ms": _ms_since(started)}
+
+    @rpc
+    def recall(self, query: str, k: int = 6, character: str | None = None) -> dict:
+        """A character's memory for one question: `own` (its sections; empty without a character) and `book`
+        (every section), ranked separately; one embedding serves both."""
+        started = time.perf_counter()
+        query, k, book = check_query(query, k, None, None)
+        own = check_query(query, k, character, None)[2] if character is not None else []
+        vector = self.index.embedder.encode([query])[0]
+        return {"own": self._ranked(query, vector, k, own), "book": self._ranked(query, vector, k, book),
+                "took_ms": _ms_since(started)}
+
+    def _ranked(self, query: str, vector, k: int, sections: list[int]) -> list[dict]:
         hits = hybrid_search(self.index.reader, query, vector, k, sections, self.index.prior) if sections else []
-        results = [{"page_id": h.page_id, "page_number": h.page_num, "section": h.section,
-                    "character": h.character_id, "loc": h.loc, "quote": h.quote, "score": round(h.score, 4)}
-                   for h in hits]
-        return {"results": results, "took_ms": round((time.perf_counter() - started) * 1000, 1)}
+        return [{"page_id": h.page_id, "page_number": h.page_num, "section": h.section,
+                 "character": h.character_id, "loc": h.loc, "quote": h.quote, "score": round(h.score, 4)}
+                for h in hits]
 
     @timer(interval=NOTES_REFRESH_S)
     def refresh_notes(self) -> None:
         self.index.refresh_notes()
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

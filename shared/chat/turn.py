@@ -45,7 +45,8 @@ class Ledger(Protocol):
 
 
 class Memory(Protocol):
-    def search(self, query: str, k: int, character: str | None) -> Awaitable[list[dict]]: ...
+    def recall(self, query: str, k: int, character: str) -> Awaitable[tuple[list[dict], list[dict]]]:
+        """The quotes closest to `query`: (from the character's own pages, from the whole book)."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,7 @@ class ChatTurn:
                                  "book_note": _note_ref(note)})
 
     async def _passages(self, request: ChatRequest) -> tuple[list[Citation], dict[int, CanonPageText]]:
-        own, book = await asyncio.gather(self._memory.search(request.message, SEARCH_K, request.char_id),
-                                         self._memory.search(request.message, SEARCH_K, None))
+        own, book = await self._memory.recall(request.message, SEARCH_K, request.char_id)
         unique = {(h["page_id"], h["loc"]): h for h in [*book, *own]}
         hits = sorted(unique.values(), key=lambda h: -(h["score"] + OWN_PAGE_BONUS * (h["character"] == request.char_id)))
         pages = await self._store.canon_pages([h["page_id"] for h in hits])

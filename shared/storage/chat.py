@@ -41,6 +41,8 @@ class ChatStore:
         self._turns = p(f"SELECT role, content FROM {keyspace}.chat_turns WHERE session_id = ? AND char_id = ? "
                         f"LIMIT ?")
         self._summaries = SummaryStore(session, keyspace)
+        self._notes_run: str | None = None  # the summary run whose notes `_notes_by_page` holds
+        self._notes_by_page: dict[str, dict] = {}
         self._add_turn = p(f"INSERT INTO {keyspace}.chat_turns (session_id, char_id, turn_at, role, content, "
                            f"request_id, generator) VALUES (?, ?, ?, ?, ?, ?, ?)")
 
@@ -63,8 +65,16 @@ class ChatStore:
         return pages
 
     async def cluster_note(self, page_id: str) -> dict | None:
-        """The latest nightly summary of the cluster the page belongs to (None before the first run)."""
-        return await asyncio.to_thread(self._summaries.cluster_of_page, page_id)
+        """The latest nightly summary of the cluster the page belongs to (None before the first run, or for a
+        page newer than the run). A turn reads only the run pointer; the run's notes are read once per run."""
+        run_id = (await asyncio.to_thread(self._summaries.pointer)).run_id
+        if run_id is None:
+            return None
+        if self._notes_run != run_id:
+            pointer, rows = await asyncio.to_thread(self._summaries.latest)
+            self._notes_run = pointer.run_id
+            self._notes_by_page = {page: row.as_dict() for row in rows for page in row.member_pages}
+        return self._notes_by_page.get(page_id)
 
     async def recent_turns(self, session_id: str, char_id: str, limit: int) -> list[Turn]:
         rows = await execute(self._session, self._turns, (session_id, char_id, limit))
