@@ -232,6 +232,11 @@ class LedgerStore:
 
     def _debit(self, user_id: str, amount: int, request_id: str, reason: str) -> DebitResult:
         def step(state: _State, attempt) -> _Done | _Write:
+            if state.request is not None and state.request.refunded_by is not None:
+                # charged, then given back (the turn failed): answering it again for free would make a refunded
+                # request_id a free pass, and charging it again would break "never twice"
+                raise RequestIdConflict(f"request_id: {request_id} was charged and refunded; a new attempt "
+                                        f"needs a new request_id")
             if state.request is not None:  # applied before: by this call (a timed-out write) or an earlier one
                 return _Done({"ok": True, "balance": state.balance, "charged": state.request.attempt == attempt,
                               "needed": amount, "available": state.balance})

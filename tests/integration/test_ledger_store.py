@@ -120,7 +120,9 @@ def test_refund_returns_a_debit_once(processes, ledger):
     assert ledger.balance(user) == GRANT
     history = assert_consistent(ledger, user)
     assert [(e["delta"], e["reason"]) for e in history[:2]] == [(5, "llm failed"), (-5, "chat turn")]
-    assert ledger.debit(user, 5, f"{user}-turn", "chat turn")["charged"] is False  # refunded is not re-chargeable
+    with pytest.raises(RequestIdConflict, match="charged and refunded; a new attempt needs a new request_id"):
+        ledger.debit(user, 5, f"{user}-turn", "chat turn")  # neither charged twice nor answered for free
+    assert ledger.balance(user) == GRANT
 
 
 def test_refund_refuses_what_was_never_charged(ledger):
