@@ -84,3 +84,76 @@ def wait_for(retrieval, query: str, predicate, **filters) -> list[dict]:
             return results
         assert time.monotonic() < deadline, f"not within {FRESH_WITHIN_S}s: {results}"
         time.sleep(0.3)
+
+
+def cdc_names(tag: str) -> tuple[str, str]:
+    """A keyspace and topic prefix whose changes the real CDC agent delivers to the embedder's topic.
+
+    The agent routes keyspace K's `pages` to Debezium's default `cdc.K.pages` (only CASSANDRA_KEYSPACE goes to
+    `cdc.pages`, docs/CDC.md); the embedder reads GIBSEY_TOPIC_PREFIX + "cdc.pages". With K =
+    `gibsey_test_<tag>_cdc` and the prefix `cdc.gibsey_test_<tag>_` the two names are the same topic (the trick
+    bench/_stack.py uses), and every other topic of the run carries the prefix too."""
+    keyspace, prefix = f"gibsey_test_{tag}_cdc", f"cdc.gibsey_test_{tag}_"
+    assert f"{prefix}cdc.pages" == f"cdc.{keyspace}.pages"
+    return keyspace, prefix
+
+
+class TopicTail:
+    """Reads a topic from its current end (own consumer, no group), for asserting on what arrived."""
+
+    def __init__(self, bootstrap: str, topic: str):
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        partitions = [TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
+        assert partitions, f"topic {topic} does not exist"
+        self._consumer.assign(partitions)
+        self._consumer.seek_to_end()
+        for tp in partitions:
+            self._consumer.position(tp)  # resolve "end" now, before anything is written
+        self.records: list[Any] = []
+
+    def wait(self, predicate: Callable[[Any], bool], within_s: float) -> Any | None:
+        """The first record (from the start of the tail) for which `predicate(record)` holds, or None."""
+        deadline = time.monotonic() + within_s
+        while True:
+            found = next((r for r in self.records if predicate(r)), None)
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            for batch in self._consumer.poll(timeout_ms=200).values():
+                self.records.extend(batch)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def key_is(page_id: str) -> Callable[[Any], bool]:
+    """Debezium's key is the primary key as JSON: {"page_id": ...}."""
+    return lambda record: record.key is not None and json.loads(record.key).get("page_id") == page_id
+
+
+def wait_until_captured(session, keyspace: str, tail: TopicTail, within_s: float = 90.0) -> None:
+    """Insert title-only probe rows until one's event reaches the tail: the agent learns a new keyspace's tables
+    from a schema event and skips mutations of tables it does not know yet (docs/CDC.md, "New tables").
+    A probe has no text, so the embedder has nothing to embed for it."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        probe = f"cdc-probe-{uuid.uuid4().hex[:8]}"
+        session.execute(f"INSERT INTO {keyspace}.pages (page_id, title) VALUES (%s, 'cdc probe')", (probe,))
+        if tail.wait(key_is(probe), 3.0) is not None:
+            return
+    raise AssertionError(f"the CDC agent sent nothing for {keyspace} within {within_s:.0f}s")
+
+
+def drop_run(session, bootstrap: str, keyspace: str, topic_prefix: str, group_prefix: str) -> None:
+    """Drop a run's keyspace, topics and consumer groups (the agent may re-create the CDC topic, empty, while it
+    is in its producer's metadata: docs/CDC.md's clean-up command removes such leftovers)."""
+    session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        topics = [t for t in admin.list_topics() if t.startswith(topic_prefix)]
+        if topics:
+            admin.delete_topics(topics)
+        groups = [g for g, _ in admin.list_consumer_groups() if g.startswith(group_prefix)]
+        if groups:
+            admin.delete_consumer_groups(groups)
+    finally:
+        admin.close()

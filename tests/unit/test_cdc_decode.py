@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,34 @@ def test_the_same_bytes_give_the_same_event_id():
 def test_malformed_change_events_are_refused(raw, why):
     with pytest.raises(EventValidationError, match=why):
         decode_page_change(raw)
+
+
+REAL = json.loads((Path(__file__).parents[1] / "fixtures" / "debezium_pages.json").read_text())
+
+
+def _raw(name: str) -> bytes:
+    return json.dumps(REAL[name]["value"]).encode()
+
+
+def test_a_real_debezium_insert_names_the_columns_it_wrote():
+    change = decode_page_change(_raw("insert"))
+    assert (change.op, change.table, change.page_id) == ("insert", "pages", REAL["insert"]["key"]["page_id"])
+    assert change.keyspace == REAL["insert"]["value"]["source"]["keyspace"]
+    # every other column of the table is null in `after`: not part of this mutation
+    assert change.columns == {"char_hex", "page_num", "section", "text", "title"}
+    assert change.touches_text
+
+
+def test_a_real_debezium_delete_sets_every_column_to_a_deleted_null():
+    event = REAL["delete"]["value"]
+    cells = [cell for name, cell in event["after"].items() if name != "page_id" and cell is not None]
+    assert cells and all(c["value"] is None and c["deletion_ts"] and c["set"] for c in cells)  # the fixture's shape
+    change = decode_page_change(_raw("delete"))
+    assert (change.op, change.page_id) == ("delete", REAL["delete"]["key"]["page_id"])
+    assert "text" in change.columns and "_range_start" not in change.columns
+    assert change.touches_text
+
+
+def test_real_debezium_updates_carry_only_the_changed_columns():
+    assert decode_page_change(_raw("update_text")).columns == {"text"}
+    assert decode_page_change(_raw("update_section")).columns == {"section"}
