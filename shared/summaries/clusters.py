@@ -7,13 +7,15 @@ page), and k must shrink when the book has fewer pages than k. The quotes still 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from shared.summaries.kmeans import kmeans
 from shared.summaries.model import Cluster, PageUnit, QuoteUnit
 from shared.summaries.note import cluster_keywords
+
+NEIGHBOUR_PAGES = 12  # a too-small cluster's note borrows from at most this many nearby pages
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -28,7 +30,7 @@ def pages_from_quotes(quotes: Iterable[QuoteUnit]) -> list[PageUnit]:
         by_page[q.page_id].append(q)
     pages = []
     for page_id in sorted(by_page):
-        qs = tuple(sorted(by_page[page_id], key=lambda q: q.loc))
+        qs = tuple(sorted(by_page[page_id], key=lambda q: (len(q.loc), q.loc)))  # p3-2 before p3-10
         mean = _unit(np.mean(np.stack([q.vector for q in qs]).astype(np.float64), axis=0))
         first = qs[0]
         pages.append(PageUnit(page_id, first.page_num, first.section, first.character_id, qs, mean))
@@ -53,3 +55,14 @@ def build_clusters(pages: list[PageUnit], k: int, seed: int) -> list[Cluster]:
     keywords = cluster_keywords([" ".join(q.text for q in quotes) for _, quotes in drafts])
     return [Cluster(i, tuple(members), tuple(quotes), tuple(keywords[i]))
             for i, (members, quotes) in enumerate(drafts)]
+
+
+def neighbour_quotes(cluster: Cluster, clusters: Sequence[Cluster], pages: int = NEIGHBOUR_PAGES
+                     ) -> list[tuple[QuoteUnit, int]]:
+    """The quotes of the `pages` other-cluster pages nearest this cluster's centre, nearest page first, each
+    page's quotes in reading order, with the cluster they belong to: what a too-small cluster's note may
+    borrow (cited as such) to reach 200 words."""
+    centre = _unit(np.mean(np.stack([p.vector for p in cluster.members]).astype(np.float64), axis=0))
+    others = [(p, c.cluster_id) for c in clusters if c.cluster_id != cluster.cluster_id for p in c.members]
+    others.sort(key=lambda pc: (-float(np.asarray(pc[0].vector, dtype=np.float64) @ centre), pc[0].page_id))
+    return [(q, cluster_id) for page, cluster_id in others[:pages] for q in page.quotes]

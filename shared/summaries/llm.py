@@ -1,7 +1,8 @@
 """The LLM note: DSPy through Ollama (shared/qdpi/lm.py), checked, with the extractive note as fallback.
 
-A note the model writes is kept only if it is 200-300 words and cites at least one member page as (p.N);
-otherwise, or when Ollama does not answer, that cluster gets the extractive note (generator says which).
+A note the model writes is kept only if it cites at least one member page as (p.N); run.note_for then holds
+it to 200-300 words (a little short: extended with the cluster's quotes; else, or when Ollama does not
+answer, that cluster gets the extractive note; generator says which).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dspy
 from shared.config import Settings
 from shared.qdpi.lm import LMUnavailable, OllamaLM, lm_reachable, ollama_lm
 from shared.summaries.model import Cluster
-from shared.summaries.note import MAX_WORDS, MIN_WORDS, word_count
+from shared.summaries.note import word_count
 from shared.summaries.settings import SummarySettings
 
 log = logging.getLogger("gibsey.summaries")
@@ -52,8 +53,9 @@ class DspyNoteWriter:
             log.warning("LLM note unusable", extra={"cluster_id": cluster.cluster_id, "error": repr(exc)})
             return None
         note = " ".join(note.split())
-        if not MIN_WORDS <= word_count(note) <= MAX_WORDS or not any(f"({lbl})" in note for lbl in labels.values()):
-            log.warning("LLM note rejected", extra={"cluster_id": cluster.cluster_id, "words": word_count(note)})
+        if not any(f"({lbl})" in note for lbl in labels.values()):
+            log.warning("LLM note cites no member page", extra={"cluster_id": cluster.cluster_id,
+                                                                "words": word_count(note)})
             return None
         return note
 

@@ -9,6 +9,11 @@ from typing import Any
 import numpy as np
 
 
+def page_label(page_id: str, page_num: int | None) -> str:
+    """How a note cites a page: p.12 for canon pages, the id for generated ones."""
+    return f"p.{page_num}" if page_num else f"p.{page_id}"
+
+
 @dataclass(frozen=True)
 class QuoteUnit:
     page_id: str
@@ -18,6 +23,10 @@ class QuoteUnit:
     loc: str
     text: str
     vector: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return page_label(self.page_id, self.page_num)
 
 
 @dataclass(frozen=True)
@@ -33,8 +42,7 @@ class PageUnit:
 
     @property
     def label(self) -> str:
-        """How a note cites the page: p.12 for canon pages, the id for generated ones."""
-        return f"p.{self.page_num}" if self.page_num else f"p.{self.page_id}"
+        return page_label(self.page_id, self.page_num)
 
 
 @dataclass(frozen=True)

@@ -2,22 +2,27 @@
 
 Why extractive: without an LLM the note must still be faithful, so it is the book's own words, chosen by
 closeness to the cluster's centre, with a framing sentence built from the cluster's distinctive keywords.
+Every note is 200-300 words: a cluster whose own quotes fall short is padded (pad_note) with more of its own
+words, the facts of its pages, then the nearest passages of other clusters, each cited; nothing is invented.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Sequence
+from dataclasses import replace
+from typing import Callable, Iterable, Sequence
 
 from shared.rag.lexical import tokens
-from shared.summaries.model import Cluster, PageUnit, QuoteUnit
+from shared.summaries.model import Cluster, QuoteUnit
 
 GENERATOR = "extractive"
 MIN_WORDS, MAX_WORDS = 200, 300
 TARGET_WORDS = 240  # stop adding quotes past this: room for the closing line, still inside 200..300
 PER_PAGE_FIRST_PASS = 2  # spread the note over pages before taking a third quote from any one
 MAX_LISTED_PAGES = 12
+MIN_TRIMMED_WORDS = 8  # a padding quote cut shorter than this says nothing: leave it out
+NEIGHBOUR_MARGIN = 10  # padding from other clusters stops a little past 200 words, not at the target
 
 
 def word_count(text: str) -> int:
@@ -69,6 +74,10 @@ def _trim(text: str, words: int) -> str:
     return " ".join(text.split()[:max(words, 1)]).rstrip(",;:") + "…"
 
 
+def _cited(q: QuoteUnit, text: str | None = None) -> str:
+    return f"“{text or q.text}” ({q.label})"
+
+
 def _choose(quotes: Sequence[QuoteUnit], budget: int, target: int) -> list[QuoteUnit]:
     """Most central first; at most PER_PAGE_FIRST_PASS per page until every page had its turn."""
     chosen: list[QuoteUnit] = []
@@ -88,19 +97,82 @@ def _choose(quotes: Sequence[QuoteUnit], budget: int, target: int) -> list[Quote
     return chosen
 
 
-def extractive_note(cluster: Cluster, pages: dict[str, PageUnit] | None = None) -> str:
-    """200-300 words whenever the cluster's pages hold that much text (a one-page cluster of a short page
-    cannot: its note is then all of its text, cited)."""
-    labels = {p.page_id: p.label for p in (pages or {}).values()} | {p.page_id: p.label for p in cluster.members}
+def _quoted_run(lead: str, quotes: Sequence[QuoteUnit], cite: Callable[[QuoteUnit, str | None], str],
+                have: int, want: int) -> str:
+    """`lead` and then whole quotes, in order, until the note reaches `want` words; the quote that would pass
+    MAX_WORDS is cut (verbatim, with …) to the room left. Empty when not even a few words fit."""
+    parts, words = [lead], have + word_count(lead)
+    for q in quotes:
+        if words >= want:
+            break
+        whole = cite(q, None)
+        if words + word_count(whole) <= MAX_WORDS:
+            parts.append(whole)
+            words += word_count(whole)
+            continue
+        room = MAX_WORDS - words - word_count(cite(q, "x"))  # "x": the quote marks and the citation alone
+        if room >= MIN_TRIMMED_WORDS:
+            parts.append(cite(q, _trim(q.text, room)))
+            words = MAX_WORDS
+        break
+    return " ".join(parts) if len(parts) > 1 else ""
+
+
+def _facts(cluster: Cluster) -> str:
+    """What the store knows about the cluster's pages: section and teller of each, and all its keywords."""
+    listed = "; ".join(f"{p.label}, section {p.section}, told by {p.character_id}"
+                       for p in cluster.members[:MAX_LISTED_PAGES])
+    more = f"; and {len(cluster.members) - MAX_LISTED_PAGES} more" if len(cluster.members) > MAX_LISTED_PAGES else ""
+    keys = f" Its distinctive words: {_and_list(list(cluster.keywords))}." if cluster.keywords else ""
+    return f"Its pages: {listed}{more}.{keys}"
+
+
+def pad_note(note: str, cluster: Cluster, neighbours: Sequence[tuple[QuoteUnit, int]] = (),
+             quoted: Iterable[QuoteUnit] = ()) -> str:
+    """Bring a note under MIN_WORDS up to 200-300 words with nothing but the book and the store: first more
+    of the cluster's own quotes (those not `quoted` yet), then the facts of its pages (section, teller,
+    keywords), then the nearest quotes from other clusters' pages, cited with the cluster they belong to.
+    A note it cannot bring up (a book with too little text) comes back short: the caller must refuse it."""
+    if word_count(note) >= MIN_WORDS:
+        return note
+    taken = {q.loc for q in quoted}
+    own = [q for q in cluster.central_quotes if q.loc not in taken]
+    parts = [note]
+
+    def add(part: str) -> None:
+        if part and word_count(" ".join(parts + [part])) <= MAX_WORDS:
+            parts.append(part)
+
+    def words() -> int:
+        return word_count(" ".join(parts))
+
+    add(_quoted_run("More from the cluster:", own, _cited, words(), TARGET_WORDS))
+    if words() < MIN_WORDS:
+        add(_facts(cluster))
+    if words() < MIN_WORDS:
+        cluster_of = {q.loc: c for q, c in neighbours}
+
+        def cite_neighbour(q: QuoteUnit, text: str | None) -> str:
+            return f"“{text or q.text}” ({q.label}, cluster {cluster_of[q.loc]})"
+
+        add(_quoted_run("Nearest to it outside the cluster:", [q for q, _ in neighbours], cite_neighbour, words(),
+                        MIN_WORDS + NEIGHBOUR_MARGIN))
+    return " ".join(parts)
+
+
+def extractive_note(cluster: Cluster, neighbours: Sequence[tuple[QuoteUnit, int]] = ()) -> str:
+    """200-300 words: the cluster's most central quotes, cited, framed by its keywords and pages. A cluster
+    too small to fill 200 words (a one-page cluster of a short page) is padded by `pad_note`, from
+    `neighbours` (other clusters' quotes, nearest first: see clusters.neighbour_quotes) if need be."""
     opening = _opening(cluster)
     reserve = word_count(_closing(cluster, set()))
     budget = MAX_WORDS - word_count(opening) - reserve
     chosen = _choose(cluster.central_quotes, budget, TARGET_WORDS - word_count(opening))
     if not chosen and cluster.central_quotes:  # even the shortest quote is too long: trim the best one
         best = cluster.central_quotes[0]
-        chosen = [QuoteUnit(best.page_id, best.page_num, best.section, best.character_id, best.loc,
-                            _trim(best.text, budget - 1), best.vector)]
+        chosen = [replace(best, text=_trim(best.text, budget - 1))]
     order = {q.loc: i for i, q in enumerate(cluster.central_quotes)}
-    body = " ".join(f"“{q.text}” ({labels[q.page_id]})" for q in sorted(chosen, key=lambda q: order.get(q.loc, 0)))
+    body = " ".join(_cited(q) for q in sorted(chosen, key=lambda q: order.get(q.loc, 0)))
     closing = _closing(cluster, {q.page_id for q in chosen})
-    return " ".join(part for part in (opening, body, closing) if part)
+    note = " ".join(part for part in (opening, body, closing) if part)
+    return pad_note(note, cluster, neighbours, quoted=chosen)

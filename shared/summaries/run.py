@@ -1,7 +1,9 @@
 """One summary run: read the quote vectors, cluster, write a note per cluster, publish atomically.
 
 The run_id is the day plus a digest of what was clustered (pages, quotes, k, seed, writer), so running
-twice on an unchanged book the same day is the same run: the visible rows are not touched again.
+twice on an unchanged book the same day is the same run: the visible rows are not touched again. Runs that
+overlap (the schedule and the cron backup) are safe: the store lets one writer write a run_id, and the
+pointer only moves to a complete run that started after the visible one (store.py).
 """
 
 from __future__ import annotations
@@ -13,18 +15,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Callable, Protocol, Sequence
 
-from shared.summaries.clusters import build_clusters, pages_from_quotes
-from shared.summaries.model import Cluster, ClusterSummary, PageUnit
+from shared.summaries.clusters import build_clusters, neighbour_quotes, pages_from_quotes
+from shared.summaries.errors import SummaryError
+from shared.summaries.model import Cluster, ClusterSummary, PageUnit, QuoteUnit
 from shared.summaries.note import GENERATOR as EXTRACTIVE
-from shared.summaries.note import extractive_note
+from shared.summaries.note import MAX_WORDS, MIN_WORDS, extractive_note, pad_note, word_count
 from shared.summaries.settings import SummarySettings
 from shared.summaries.store import SummaryStore
 
 log = logging.getLogger("gibsey.summaries")
-
-
-class SummaryError(RuntimeError):
-    """A run could not produce summaries (e.g. no quote vectors yet); the message says what to do."""
+EXTEND_FROM_WORDS = 100  # a writer's note shorter than this is mostly padding: the extractive note instead
 
 
 class NoteWriter(Protocol):
@@ -42,7 +42,8 @@ class RunReport:
     quotes: int
     generator: str
     duration_ms: float
-    written: bool  # False for a dry run, or a run_id that was already the visible run
+    written: bool  # False for a dry run, a run_id already visible, or one another process wrote
+    visible: bool = False  # the pointer names this run (False: a dry run, or a newer run won)
 
 
 def run_id_for(pages: Sequence[PageUnit], settings: SummarySettings, writer: str, day: date) -> str:
@@ -53,12 +54,34 @@ def run_id_for(pages: Sequence[PageUnit], settings: SummarySettings, writer: str
     return f"{day:%Y%m%d}-{digest.hexdigest()[:10]}"
 
 
+def note_for(cluster: Cluster, neighbours: Sequence[tuple[QuoteUnit, int]], writer: NoteWriter | None
+             ) -> tuple[str, str]:
+    """(note, generator), the note always 200-300 words: the writer's when it fits; a writer's note a little
+    short extended with the book's own words (generator "<writer>+extractive"); else the extractive note.
+    A book too small for even a padded 200-word note is a SummaryError: nothing out of range is stored."""
+    if writer is not None:
+        note = writer.write(cluster)
+        words = word_count(note) if note else 0
+        if MIN_WORDS <= words <= MAX_WORDS:
+            return note, writer.name
+        if note and EXTEND_FROM_WORDS <= words < MIN_WORDS:
+            extended = pad_note(note, cluster, neighbours)
+            if MIN_WORDS <= word_count(extended) <= MAX_WORDS:
+                return extended, f"{writer.name}+{EXTRACTIVE}"
+        if note:
+            log.warning("note out of range: extractive note instead",
+                        extra={"cluster_id": cluster.cluster_id, "words": words, "writer": writer.name})
+    note = extractive_note(cluster, neighbours)
+    words = word_count(note)
+    if not MIN_WORDS <= words <= MAX_WORDS:
+        raise SummaryError(f"cluster {cluster.cluster_id} ({', '.join(p.label for p in cluster.members[:5])}): "
+                           f"its note comes to {words} words even padded from nearby pages, not "
+                           f"{MIN_WORDS}-{MAX_WORDS}; the book holds too little text to summarise")
+    return note, EXTRACTIVE
+
+
 def _notes(clusters: Sequence[Cluster], writer: NoteWriter | None) -> list[tuple[str, str]]:
-    out = []
-    for cluster in clusters:
-        note = writer.write(cluster) if writer is not None else None
-        out.append((note, writer.name) if note else (extractive_note(cluster), EXTRACTIVE))
-    return out
+    return [note_for(c, neighbour_quotes(c, clusters), writer) for c in clusters]
 
 
 def summarise(store: SummaryStore, settings: SummarySettings, *, writer: NoteWriter | None = None,
@@ -78,18 +101,19 @@ def summarise(store: SummaryStore, settings: SummarySettings, *, writer: NoteWri
                  for c, (note, generator) in zip(clusters, notes))
     generators = sorted({r.generator for r in rows})
     generator = generators[0] if len(generators) == 1 else "mixed:" + "+".join(generators)
-    written = False
+    written = visible = False
     if not dry_run:
         if store.pointer().run_id != run_id:
-            store.write_rows(rows)
-            written = True
-        store.publish(run_id, clusters=len(rows), pages=len(pages), generator=generator,
-                      duration_ms=round((time.monotonic() - started) * 1000, 1))
+            written = store.write_run(run_id, rows)  # under the run's claim: one writer per run_id
+        visible = store.publish(run_id, clusters=len(rows), pages=len(pages), generator=generator,
+                                duration_ms=round((time.monotonic() - started) * 1000, 1), started_at=at)
+        if not visible:  # a run that started later is already visible: this one would only be clutter
+            store.discard(run_id)
     duration_ms = round((time.monotonic() - started) * 1000, 1)
     log.info("summary run done" if not dry_run else "summary dry run done",
              extra={"run_id": run_id, "clusters": len(rows), "pages": len(pages), "quotes": len(quotes),
-                    "generator": generator, "duration_ms": duration_ms, "written": written})
-    return RunReport(run_id, rows, len(pages), len(quotes), generator, duration_ms, written)
+                    "generator": generator, "duration_ms": duration_ms, "written": written, "visible": visible})
+    return RunReport(run_id, rows, len(pages), len(quotes), generator, duration_ms, written, visible)
 
 
 def run_recorded(store: SummaryStore, settings: SummarySettings, *, writer: NoteWriter | None = None,
