@@ -55,7 +55,7 @@ class NightlyRunner(DependencyProvider):
 
     def run(self) -> RunReport:
         return run_recorded(self.store, self.summary, writer=writer_for(self.settings, self.summary),
-                            on_outcome=self.auditor)
+                            on_outcome=self.auditor, now=self.clock)
 
     def run_safely(self) -> None:
         try:
@@ -81,4 +81,4 @@ class SummarizerService:
         """Run now (what `gibsey summaries run` does, through this process)."""
         report = self.runner.run()
         return {"run_id": report.run_id, "clusters": len(report.summaries), "generator": report.generator,
-                "written": report.written, "duration_ms": report.duration_ms}
+                "written": report.written, "visible": report.visible, "duration_ms": report.duration_ms}
