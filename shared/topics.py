@@ -43,6 +43,9 @@ GENERATE_PAGE_DONE = Topic("gibsey.generate.page.done", PartitionKey.SESSION_ID,
 INDEX_UPDATE = Topic("gibsey.index.update", PartitionKey.PAGE_ID, "a page's vectors or signals changed")
 AUDIT = Topic("gibsey.audit", PartitionKey.SESSION_ID, "append-only trail of pipeline steps")
 DLQ = Topic("gibsey.dlq", PartitionKey.SESSION_ID, "messages that failed after bounded retries")
+PIPELINE_ERROR = Topic(
+    "gibsey.pipeline.error", PartitionKey.SESSION_ID, "a reader's event was given up on (told to their stream)"
+)
 CDC_PAGES = Topic("cdc.pages", PartitionKey.PAGE_ID, "row changes of the pages table (change data capture)")
 
 CORE_TOPICS: tuple[Topic, ...] = (
@@ -53,6 +56,7 @@ CORE_TOPICS: tuple[Topic, ...] = (
     INDEX_UPDATE,
     AUDIT,
     DLQ,
+    PIPELINE_ERROR,
     CDC_PAGES,
 )
 TOPICS_BY_NAME = {t.name: t for t in CORE_TOPICS}

@@ -10,6 +10,9 @@ so a crash mid-handler loses the message, and its package cannot even be importe
   partitions in parallel, up to the container's max_workers;
 - a failed handler is retried with exponential backoff, up to `max_attempts`; then the record goes to
   gibsey.dlq with the error, and the consumer moves on;
+- every retry leaves a StepAudited "retry" on gibsey.audit; giving up leaves "dead-lettered" there, and tells
+  the reader on gibsey.pipeline.error (`PipelineFailed`, also appended to events_log for Last-Event-ID
+  replay): see shared.bus.failures;
 - the offset committed is the highest *contiguous finished* offset per partition (shared.bus.offsets), so a
   crash means redelivery, never loss. Handlers must therefore be idempotent by event_id.
 
@@ -19,7 +22,6 @@ thread-safe); workers only report outcomes, which the loop settles.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections import defaultdict, deque
@@ -34,8 +36,11 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from nameko.extensions import Entrypoint
 
+from shared.bus.failures import DeadLetterNotices, Failure, dead_letter_notices, retry_notice
 from shared.bus.offsets import OffsetTracker
-from shared.events import DeliveryFailed, Envelope, EventValidationError, decode_event, to_record
+from shared.bus.session_log import SessionLog
+from shared.config import Settings
+from shared.events import Envelope, EventValidationError, Payload, decode_event, to_record
 from shared.topics import Topic
 
 log = logging.getLogger("gibsey.bus")
@@ -53,6 +58,8 @@ class Pending:
     attempts: int = 0
     not_before: float = 0.0
     envelope: Any = None  # the decoded message: an Envelope unless the topic has its own decoder
+    started_at: float = 0.0  # when the current attempt began (monotonic)
+    notices: DeadLetterNotices | None = None  # built once, so a repeated dead-letter repeats the same events
 
 
 @dataclass
@@ -99,6 +106,8 @@ class KafkaEventConsumer(Entrypoint):
         self.offset_reset = config.get("GIBSEY_CONSUMER_OFFSET_RESET") or "earliest"
         self.max_attempts = int(self._max_attempts_override or config.get("GIBSEY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
         self.backoff_s = float(config.get("GIBSEY_RETRY_BACKOFF_S", DEFAULT_BACKOFF_S))
+        self.step = self.container.service_name  # how this function's own audit records name it
+        self._session_log = SessionLog(Settings.from_nameko_config(config))
         self._stopping = False
         self._state = _State()
         self._tracker = OffsetTracker()
@@ -134,6 +143,7 @@ class KafkaEventConsumer(Entrypoint):
         finally:
             self._consumer.close(autocommit=False)
             self._producer.close(timeout=10)
+            self._session_log.close()
 
     def _enqueue(self, tp: TopicPartition, records: list) -> None:
         queue = self._state.queues[tp]
@@ -155,6 +165,7 @@ class KafkaEventConsumer(Entrypoint):
         record = pending.record
         if pending.attempts == 0:
             self._tracker.started(tp, record.offset)
+        pending.started_at = time.monotonic()
         if pending.envelope is None:
             try:
                 pending.envelope = self._decode(record.value)
@@ -187,9 +198,11 @@ class KafkaEventConsumer(Entrypoint):
                 self._dead_letter(tp, pending, error)
             else:
                 pending.not_before = time.monotonic() + self.backoff_s * 2 ** (pending.attempts - 1)
+                failure = self._failure(pending, error)
                 log.warning("handler failed; will retry", extra={
-                    "event_id": _event_id(pending.envelope), "session_id": _session_id(pending.envelope),
+                    "event_id": failure.original_event_id, "session_id": failure.session_id,
                     "attempt": pending.attempts, "error": error, "topic": self.topic.name})
+                self._send_audit(retry_notice(failure, self.max_attempts))
 
     def _finish(self, tp: TopicPartition, pending: Pending) -> None:
         queue = self._state.queues[tp]
@@ -205,28 +218,48 @@ class KafkaEventConsumer(Entrypoint):
             self._consumer.resume(tp)
             self._state.paused.discard(tp)
 
-    def _dead_letter(self, tp: TopicPartition, pending: Pending, error: str) -> None:
-        record, envelope = pending.record, pending.envelope
-        failed = DeliveryFailed(
-            source_topic=record.topic, partition=record.partition, offset=record.offset,
-            consumer_group=self.group_id, key=record.key.decode(errors="replace") if record.key else None,
-            original_value_b64=base64.b64encode(record.value or b"").decode(),
-            original_headers={k: v.decode(errors="replace") for k, v in (record.headers or [])},
-            original_event_id=_event_id(envelope),
-            original_type=getattr(envelope, "type", None),
-            error=error[:4000], attempts=max(pending.attempts, 1),
-        )
-        dlq = to_record(Envelope.wrap(failed, session_id=_session_id(envelope)), self.topic_prefix)
+    def _failure(self, pending: Pending, error: str) -> Failure:
+        return Failure(step=self.step, topic=self.topic, group_id=self.group_id, record=pending.record,
+                       message=pending.envelope, error=error, attempts=max(pending.attempts, 1),
+                       duration_ms=(time.monotonic() - pending.started_at) * 1000)
+
+    def _send_audit(self, envelope: Envelope[Payload]) -> None:
+        """A retry's audit record: sent without waiting (the archive must not slow the retry down); a failure
+        is logged. The producer is flushed when the entrypoint stops."""
+        record = to_record(envelope, self.topic_prefix)
         try:
-            self._producer.send(dlq.topic, value=dlq.value, key=dlq.key, headers=list(dlq.headers)).get(timeout=30)
+            future = self._producer.send(record.topic, value=record.value, key=record.key, headers=list(record.headers))
+        except KafkaError as exc:
+            log.warning("audit publish failed", extra={"event_id": str(envelope.event_id), "error": repr(exc)})
+            return
+        future.add_errback(lambda exc: log.warning("audit publish failed", extra={
+            "event_id": str(envelope.event_id), "error": repr(exc)}))
+
+    def _dead_letter(self, tp: TopicPartition, pending: Pending, error: str) -> None:
+        """DeliveryFailed to gibsey.dlq, PipelineFailed to the reader, StepAudited to the archive: all three
+        acknowledged before the consumer moves on; if any is refused, all are tried again shortly (with the
+        same event ids, so the repeats are recognisable)."""
+        failure = self._failure(pending, error)
+        if pending.notices is None:
+            pending.notices = dead_letter_notices(failure)
+        notices = pending.notices
+        try:
+            futures = []
+            for envelope in notices.all():
+                record = to_record(envelope, self.topic_prefix)
+                futures.append(self._producer.send(record.topic, value=record.value, key=record.key,
+                                                   headers=list(record.headers)))
+            for future in futures:
+                future.get(timeout=30)
         except KafkaError as exc:  # the DLQ itself is down: keep the record, try again shortly
-            log.error("dead-letter publish failed; will retry", extra={"error": repr(exc), "offset": record.offset})
+            log.error("dead-letter publish failed; will retry", extra={"error": repr(exc), "offset": pending.record.offset})
             pending.not_before = time.monotonic() + 5.0
             return
-        log.error("dead-lettered", extra={"topic": record.topic, "partition": record.partition,
-                                          "offset": record.offset, "error": error,
-                                          "event_id": failed.original_event_id,
-                                          "session_id": _session_id(envelope)})
+        if failure.concerns_a_reader:
+            self._session_log.append(notices.reader)  # so Last-Event-ID replays it; best effort
+        log.error("dead-lettered", extra={"topic": pending.record.topic, "partition": pending.record.partition,
+                                          "offset": pending.record.offset, "error": error,
+                                          "event_id": failure.original_event_id, "session_id": failure.session_id})
         self._finish(tp, pending)
 
     def _commit(self) -> None:

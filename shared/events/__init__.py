@@ -13,6 +13,7 @@ from shared.events.payloads import (
     PageRequested,
     PageValidation,
     Payload,
+    PipelineFailed,
     SymbolSelected,
 )
 from shared.events.record import KafkaRecord, headers_for, partition_key, to_record
@@ -32,6 +33,7 @@ __all__ = [
     "PageRequested",
     "PageValidation",
     "Payload",
+    "PipelineFailed",
     "SymbolSelected",
     "decode_event",
     "headers_for",

@@ -175,6 +175,27 @@ class DeliveryFailed(Payload):
     attempts: int = Field(ge=1)
 
 
+class PipelineFailed(Payload):
+    """A pipeline step gave up on a reader's event (it could not be parsed, or failed every attempt).
+
+    The reader-facing twin of `DeliveryFailed`, on gibsey.pipeline.error and keyed by the reader's session:
+    it says which step and topic failed and why, never the original bytes (those stay on gibsey.dlq for
+    operators).
+    """
+
+    TYPE: ClassVar[str] = "PipelineFailed"
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[topics.Topic] = topics.PIPELINE_ERROR
+
+    stage: str = Field(min_length=1, max_length=128)  # the function that gave up, e.g. "page_generator"
+    source_topic: str = Field(min_length=1, max_length=249)  # the topic's logical name (no environment prefix)
+    reason: str = Field(pattern=r"^(unparseable|retries-exhausted)$")
+    error: str = Field(min_length=1, max_length=1_000)
+    attempts: int = Field(ge=1)
+    original_event_id: str | None = Field(default=None, max_length=64)
+    original_type: str | None = Field(default=None, max_length=64)
+
+
 class StepAudited(Payload):
     """One pipeline step finished (or failed) on one event: the short record on gibsey.audit."""
 
@@ -204,5 +225,6 @@ class PageIndexChanged(Payload):
 
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     cls.TYPE: cls
-    for cls in (SymbolSelected, PageRequested, PageGenerated, DeliveryFailed, StepAudited, PageIndexChanged)
+    for cls in (SymbolSelected, PageRequested, PageGenerated, DeliveryFailed, PipelineFailed, StepAudited,
+                PageIndexChanged)
 }
