@@ -79,8 +79,7 @@ def latency(gateway: str, corpus_pages: list[str], events: int, sessions: int) -
     def reader(index: int) -> None:
         session = f"bench-{index}-{uuid.uuid4().hex[:6]}"
         sse = SseClient(f"{gateway}/api/v1/event/stream?session_id={session}")
-        sse.next("connection", timeout=15)
-        time.sleep(1.0)
+        sse.next("connection", timeout=15)  # the gateway sends it once its Kafka tail is positioned
         with httpx.Client(timeout=30) as http:
             for _ in range(per_session):
                 body = {"session_id": session, "symbol_code": random.randrange(256),

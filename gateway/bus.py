@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, NoBrokersAvailable
@@ -75,16 +75,22 @@ class KafkaTail:
     """Reads every partition of some topics from their end, in a thread, and hands each envelope on.
 
     No consumer group: every gateway process must see every event, because a reader's stream may be
-    held by any of them.
+    held by any of them. `ready` is set once the first positioning is done, so a caller that waits on it
+    sees everything produced afterwards. After losing the broker the tail resumes from the offsets it had
+    reached (not the end again), so records produced while it was away are still delivered.
     """
 
     def __init__(self, bootstrap: str, topics: tuple[Topic, ...], on_event: Callable[[Envelope[Payload]], None],
-                 topic_prefix: str = ""):
+                 topic_prefix: str = "", *, consumer_factory: Callable[..., Any] = KafkaConsumer,
+                 reconnect_s: float = 2.0):
         self._bootstrap = bootstrap
         self._names = tuple(t.qualified(topic_prefix) for t in topics)
         self._on_event = on_event
+        self._consumer_factory = consumer_factory
+        self._reconnect_s = reconnect_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._positions: dict[TopicPartition, int] = {}  # the next offset to read, per partition
         self.ready = threading.Event()  # set once positioned at the end of every partition
 
     def start(self) -> None:
@@ -103,25 +109,39 @@ class KafkaTail:
                 self._tail()
             except KafkaError as exc:
                 log.warning("kafka tail lost the broker; reconnecting", extra={"error": repr(exc)})
-                self._stop.wait(2.0)
+                self._stop.wait(self._reconnect_s)
 
     def _tail(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-                                 client_id="gibsey-gateway-tail")
+        consumer = self._consumer_factory(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+                                          client_id="gibsey-gateway-tail")
         try:
             partitions = [TopicPartition(name, p) for name in self._names
                           for p in sorted(consumer.partitions_for_topic(name) or ())]
             consumer.assign(partitions)
-            consumer.seek_to_end()
-            for tp in partitions:
-                consumer.position(tp)  # resolve the end offsets now, so "ready" means really positioned
+            self._position(consumer, partitions)
             self.ready.set()
             while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=250).values():
+                for tp, records in consumer.poll(timeout_ms=250).items():
                     for record in records:
+                        self._positions[tp] = record.offset + 1
                         try:
                             self._on_event(decode_event(record.value))
                         except EventValidationError:
                             continue  # not ours to judge here; the owning consumer dead-letters it
         finally:
             consumer.close(autocommit=False)
+
+    def _position(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """The first time: the end of every partition. After a reconnect: where this tail left off; a
+        partition it never had (the topic was created or grown since) from its beginning, since all of it
+        is newer than the tail."""
+        first_time = not self.ready.is_set()
+        for tp in partitions:
+            if first_time:
+                consumer.seek_to_end(tp)
+            elif tp in self._positions:
+                consumer.seek(tp, self._positions[tp])
+            else:
+                consumer.seek_to_beginning(tp)
+        for tp in partitions:
+            self._positions[tp] = consumer.position(tp)  # resolve now, so "ready" means really positioned

@@ -2,6 +2,11 @@
 
 A client that cannot keep up (its queue is full) is dropped, not the process: its stream ends and the
 browser reconnects with Last-Event-ID, which replays what it missed from events_log.
+
+A stream forwards the session's pages (`PageGenerated`, SSE event "page.done") and the pipeline's failures
+on its events (`PipelineFailed` from gibsey.pipeline.error, SSE event "pipeline.error"); never the DLQ's
+raw records, which are for operators. The `connection` event is sent only once the process's Kafka tail
+is positioned (waiting a bounded time for it), so whatever the client causes after it is seen.
 """
 
 from __future__ import annotations
@@ -9,21 +14,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 from falcon.asgi import SSEvent
 
 from gateway.bus import KafkaTail
-from shared.events import DeliveryFailed, Envelope, PageGenerated, Payload
-from shared.topics import DLQ, GENERATE_PAGE_DONE
+from shared.events import Envelope, PageGenerated, Payload, PipelineFailed
+from shared.topics import GENERATE_PAGE_DONE, PIPELINE_ERROR, Topic
 
 log = logging.getLogger("gibsey.gateway.stream")
 
 QUEUE_SIZE = 100
 HEARTBEAT_S = 15.0
-SSE_NAMES = {PageGenerated.TYPE: "page.done", DeliveryFailed.TYPE: "pipeline.error"}
+READY_WAIT_S = 10.0  # how long a new stream waits for the tail before sending `connection` anyway
+SSE_NAMES = {PageGenerated.TYPE: "page.done", PipelineFailed.TYPE: "pipeline.error"}
+STREAM_TOPICS: tuple[Topic, ...] = (GENERATE_PAGE_DONE, PIPELINE_ERROR)
 _CLOSED = object()
 
 
@@ -45,6 +53,19 @@ class RecentIds:
         return True
 
 
+class Tail(Protocol):
+    """What the hub needs of its Kafka tail (gateway.bus.KafkaTail; a fake in tests)."""
+
+    ready: threading.Event
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+TailFactory = Callable[[str, tuple[Topic, ...], Callable[[Envelope[Payload]], None], str], Tail]
+
+
 @dataclass(eq=False)
 class Subscription:
     session_id: str
@@ -53,24 +74,30 @@ class Subscription:
 
 
 class StreamHub:
-    def __init__(self, bootstrap: str, *, heartbeat_s: float = HEARTBEAT_S, topic_prefix: str = ""):
+    def __init__(self, bootstrap: str, *, heartbeat_s: float = HEARTBEAT_S, topic_prefix: str = "",
+                 ready_wait_s: float = READY_WAIT_S, tail_factory: TailFactory = KafkaTail):
         self._bootstrap = bootstrap
         self._topic_prefix = topic_prefix
         self._heartbeat_s = heartbeat_s
+        self._ready_wait_s = ready_wait_s
+        self._tail_factory = tail_factory
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
-        self._tail: KafkaTail | None = None
+        self._tail: Tail | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _ensure_tail(self) -> None:
+    def _ensure_tail(self) -> Tail:
         if self._tail is None:
             self._loop = asyncio.get_running_loop()
-            self._tail = KafkaTail(self._bootstrap, (GENERATE_PAGE_DONE, DLQ), self._from_thread, self._topic_prefix)
+            self._tail = self._tail_factory(self._bootstrap, STREAM_TOPICS, self._from_thread, self._topic_prefix)
             self._tail.start()
+        return self._tail
 
     async def ready(self, timeout: float) -> bool:
-        """Whether the tail is positioned on Kafka (tests wait on this before producing)."""
-        self._ensure_tail()
-        return await asyncio.to_thread(self._tail.ready.wait, timeout)
+        """Whether the tail is positioned on Kafka, waiting up to `timeout` seconds for it."""
+        tail = self._ensure_tail()
+        if tail.ready.is_set():
+            return True
+        return await asyncio.to_thread(tail.ready.wait, timeout)
 
     def _from_thread(self, envelope: Envelope[Payload]) -> None:
         if envelope.type in SSE_NAMES and self._loop is not None:
@@ -104,6 +131,9 @@ class StreamHub:
         sub = self.subscribe(session_id)  # subscribe before replaying, so nothing falls in between
         seen = RecentIds()
         try:
+            if not await self.ready(self._ready_wait_s):  # Kafka away: still serve the replay and heartbeats
+                log.warning("SSE stream opened before the Kafka tail was positioned",
+                            extra={"session_id": session_id, "waited_s": self._ready_wait_s})
             yield SSEvent(event="connection", data=json.dumps({"session_id": session_id,
                                                                  "resumed_after": last_event_id}).encode())
             if last_event_id:

@@ -116,8 +116,7 @@ class SseClient:
 def stream(gateway: str, session: str, last_event_id: str | None = None) -> SseClient:
     client = SseClient(f"{gateway}/api/v1/event/stream?session_id={session}",
                        {"Last-Event-ID": last_event_id} if last_event_id else None)
-    client.next("connection", timeout=15)
-    time.sleep(1.0)  # the gateway's Kafka tail positions itself on first subscription
+    client.next("connection", timeout=15)  # sent once the gateway's Kafka tail is positioned
     return client
 
 

@@ -111,11 +111,28 @@ def _read_from(bootstrap: str, starts: dict[TopicPartition, int], timeout_s: flo
     return records
 
 
+def _events_until(bootstrap: str, starts: dict[TopicPartition, int], wanted, timeout_s: float = 20.0) -> list:
+    """The events after `starts` for which `wanted(event)` holds, once there is one (other test runs may
+    share the topic, so their records are read past, not mistaken for ours)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer.assign(list(starts))
+    for tp, offset in starts.items():
+        consumer.seek(tp, offset)
+    found: list = []
+    deadline = time.monotonic() + timeout_s
+    while not found and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            found.extend(e for e in (decode_event(r.value) for r in batch) if wanted(e))
+    consumer.close()
+    return found
+
+
 def test_a_poison_message_goes_to_the_dlq_and_the_next_one_still_flows(gateway, functions, env):
     session = f"poison-{uuid.uuid4().hex[:8]}"
     bootstrap = env["KAFKA_BROKERS"]
     prefix = env["GIBSEY_TOPIC_PREFIX"]
     dlq_start = _end_offsets(bootstrap, f"{prefix}gibsey.dlq")
+    pipeline_error_start = _end_offsets(bootstrap, f"{prefix}gibsey.pipeline.error")
     poison = b"\x00not an envelope " + uuid.uuid4().hex.encode()
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     producer.send(f"{prefix}gibsey.generate.page.request", value=poison, key=session.encode()).get(timeout=30)
@@ -135,28 +152,48 @@ def test_a_poison_message_goes_to_the_dlq_and_the_next_one_still_flows(gateway, 
     assert failed.source_topic == f"{prefix}gibsey.generate.page.request"
     assert failed.error.startswith("unparseable: event: not valid JSON")
     assert failed.key == session
+    # The reader is told too: the envelope could not be read, so the session comes from the record's key.
+    ours = env["GIBSEY_RPC_PREFIX"] + "page_generator"  # other test runs' consumers may dead-letter it too
+    told = _events_until(bootstrap, pipeline_error_start,
+                         lambda e: e.session_id == session and e.payload.stage == ours)
+    assert len(told) == 1 and told[0].type == "PipelineFailed"
+    assert told[0].payload.reason == "unparseable" and told[0].payload.original_event_id is None
+    assert told[0].payload.source_topic == "gibsey.generate.page.request"
 
 
-def test_a_failing_handler_is_retried_then_dead_lettered_and_the_reader_told(gateway, functions, env):
+def test_a_failing_handler_is_retried_then_dead_lettered_and_the_reader_told(gateway, functions, env,
+                                                                             cassandra_session, stack_settings):
     """A selection standing on a page that does not exist passes the envelope checks but fails in the
-    enricher every time: after GIBSEY_MAX_ATTEMPTS it goes to the DLQ and the reader's stream hears of it."""
+    enricher every time: after GIBSEY_MAX_ATTEMPTS it goes to the DLQ and the reader's stream hears of it
+    (a PipelineFailed, without the original bytes), also when resuming with Last-Event-ID."""
     from shared.events import Envelope, SymbolSelected, to_record
 
     session = f"failing-{uuid.uuid4().hex[:8]}"
     sse = stream(gateway, session)
-    record = to_record(Envelope.wrap(SymbolSelected(symbol_code=0x10, page_id="S02-P0999"), session_id=session),
-                       env["GIBSEY_TOPIC_PREFIX"])
+    selection = Envelope.wrap(SymbolSelected(symbol_code=0x10, page_id="S02-P0999"), session_id=session)
+    record = to_record(selection, env["GIBSEY_TOPIC_PREFIX"])
     producer = KafkaProducer(bootstrap_servers=env["KAFKA_BROKERS"])
     producer.send(record.topic, value=record.value, key=record.key, headers=list(record.headers)).get(timeout=30)
     producer.close()
-    error = json.loads(sse.next("pipeline.error")["data"])
+    told = sse.next("pipeline.error")
     sse.close()
+    error = json.loads(told["data"])
     failed = error["payload"]
-    assert error["type"] == "DeliveryFailed" and error["session_id"] == session
-    assert failed["attempts"] == 3
-    assert failed["error"] == "UnknownLocus: page S02-P0999 does not exist"
-    assert failed["original_type"] == "SymbolSelected"
-    assert decode_event(base64.b64decode(failed["original_value_b64"])).session_id == session
+    assert error["type"] == "PipelineFailed" and error["session_id"] == session and told["id"] == error["event_id"]
+    assert failed == {"stage": "enricher", "source_topic": "gibsey.ui.symbol", "reason": "retries-exhausted",
+                      "error": "UnknownLocus: page S02-P0999 does not exist", "attempts": 3,
+                      "original_event_id": str(selection.event_id), "original_type": "SymbolSelected"}
+
+    ks = stack_settings.cassandra_keyspace
+    deadline = time.monotonic() + 10
+    while not (logged := {row.event_id for row in cassandra_session.execute(
+            f"SELECT event_id, type FROM {ks}.events_log WHERE session_id = %s", (session,)) if row.type == "PipelineFailed"}):
+        assert time.monotonic() < deadline, "the PipelineFailed never reached events_log"
+        time.sleep(0.2)
+    resumed = stream(gateway, session, last_event_id=str(selection.event_id))  # the enricher logged it
+    replayed = resumed.next("pipeline.error", timeout=10)  # replayed from events_log, before anything live
+    resumed.close()
+    assert replayed["id"] in logged and json.loads(replayed["data"])["payload"] == failed
 
 
 def test_run_symbol_synchronously_over_http_and_cli(gateway, functions, env):
