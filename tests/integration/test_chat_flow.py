@@ -202,3 +202,20 @@ def test_a_reply_broken_off_mid_stream_ends_in_error_and_is_refunded(double_gate
     assert events[-1]["data"]["refunded"] is True and events[-1]["data"]["credits_left"] == GRANT
     balance = httpx.get(f"{gateway}/api/v1/users/{user}/credits", timeout=10).json()
     assert balance["balance"] == GRANT
+
+
+def test_the_nightly_run_over_the_embedded_book_writes_k_notes_of_200_to_300_words(chat_env, cassandra_session):
+    """Issue 7's must-show, on the book chat_env embedded (the canon when present): `gibsey summaries run`
+    wrote k rows (48, fewer when the book has fewer pages), each 200-300 words citing its own pages."""
+    from shared.summaries.store import SummaryStore
+
+    pointer, rows = SummaryStore(cassandra_session, chat_env["CASSANDRA_KEYSPACE"]).latest()
+    assert pointer.run_id and len(rows) == pointer.clusters == min(48, pointer.pages)
+    if CORPUS == CANON:
+        assert pointer.pages > 700 and len(rows) == 48
+    for r in rows:
+        assert 200 <= r.words <= 300, (r.cluster_id, r.words, r.summary)
+        cited = set(re.findall(r"\((p\.[^,()\s]+)\)", r.summary))  # borrowed pages read (p.N, cluster M)
+        assert cited and cited <= set(r.page_labels), (r.cluster_id, cited - set(r.page_labels))
+    print(f"summaries over {pointer.pages} pages: {len(rows)} clusters, {pointer.generator}, "
+          f"{pointer.duration_ms / 1000:.1f} s")
