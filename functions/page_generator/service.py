@@ -1,7 +1,8 @@
 """page_generator: writes the requested page in the character's voice and places it in the graph.
 
 Owns:   gibsey.generate.page.request (PageRequested), consumer group "page_generator".
-Writes: page_edges then pages (edges first, page last), events_log, section_counters (once per request).
+Writes: the request's placement (before anything else, reused on redelivery), page_edges then pages (edges
+        first, page last), events_log, section_counters (once per request; once per branch on its return).
 Emits:  gibsey.generate.page.done (PageGenerated, event id derived from the request), gibsey.audit.
 Also:   RPC `page_generator.run(symbol_code, session_id, page_id, user_intent)` runs the same program
         synchronously for `POST /api/v1/pipeline/run/symbol/{code}` and `gibsey run-symbol`.
@@ -23,6 +24,7 @@ from shared.config import Settings
 from shared.events import Envelope, PageRequested, SymbolSelected
 from shared.qdpi.writer import write_page
 from shared.storage.dependency import PipelineStorage
+from shared.storage.pipeline import GENERATOR
 from shared.topics import GENERATE_PAGE_REQUEST
 from shared.rpc import rpc_service
 
@@ -38,7 +40,7 @@ class PageWriter(DependencyProvider):
 
 
 class PageGeneratorService:
-    name = rpc_service("page_generator")
+    name = rpc_service(GENERATOR)  # also the name requests are claimed under (see generator_consumer)
 
     store = PipelineStorage()
     events = EventPublisher()

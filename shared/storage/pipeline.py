@@ -2,7 +2,8 @@
 
 Writes are idempotent by event: a generated page's id and its edges' TIMEUUIDs derive from the request's
 event_id, so a redelivered request rewrites the same rows. Counter updates are not idempotent in
-Cassandra, so they run once per event behind a lightweight-transaction claim in `processed_events`.
+Cassandra, so they run once per event behind a lightweight-transaction claim in `processed_events`; the
+branch decisions (placements, fork slots, closing a branch) are conditional rows there too (`branches`).
 Order for a new page: edges first, page last, so a reader never sees a page whose edges are missing.
 """
 
@@ -18,10 +19,19 @@ from cassandra.util import uuid_from_time
 from shared.canon.model import CANON_BOOK
 from shared.events import Envelope, Payload, headers_for
 from shared.qdpi.policy import SectionCounters
+from shared.rpc import rpc_service
+from shared.storage.branches import BranchLedger
 
 GIBSEY_NAMESPACE = uuid.UUID("6a1b5c2e-9d47-4f0e-8a3c-1f2e3d4c5b6a")
+GENERATOR = "page_generator"
 PAGE_COLUMNS = ("page_id, page_num, title, text, section, char_hex, symbol_code, trajectory, return_to, "
                 "branch_root, branch_depth, session_id, source_event_id, created_at, author, validation_json")
+
+
+def generator_consumer() -> str:
+    """The name the page generator claims requests under (its RPC service name, GIBSEY_RPC_PREFIX included);
+    `gibsey repair` claims under the same name, so the two never both apply one request's counters."""
+    return rpc_service(GENERATOR)
 
 
 def generated_page_id(request_event_id: str) -> str:
@@ -51,6 +61,7 @@ class StoredPage:
     created_at: datetime | None = None
     author: str | None = None
     validation: dict | None = None
+    source_event_id: str | None = None  # the request that wrote it (None on canon pages)
 
     @property
     def is_canon(self) -> bool:
@@ -81,6 +92,7 @@ class NewPage:
 class PipelineStore:
     def __init__(self, session: Session, keyspace: str):
         self._s = session
+        self.branches = BranchLedger(session, keyspace)
         p = session.prepare
         ks = keyspace
         self._page = p(f"SELECT {PAGE_COLUMNS} FROM {ks}.pages WHERE page_id = ?")
@@ -114,7 +126,8 @@ class PipelineStore:
         return StoredPage(row.page_id, row.page_num, row.title or "", row.text or "", row.section, row.char_hex,
                           row.symbol_code, row.trajectory or "T0", row.return_to, row.branch_root,
                           row.branch_depth or 0, row.created_at, row.author,
-                          json.loads(row.validation_json) if row.validation_json else None)
+                          json.loads(row.validation_json) if row.validation_json else None,
+                          row.source_event_id)
 
     def canon_page_id(self, number: int) -> str | None:
         row = self._s.execute(self._number, (CANON_BOOK, number)).one()
@@ -135,8 +148,12 @@ class PipelineStore:
         return row.system_prompt if row else None
 
     def counters(self, section: int) -> SectionCounters:
+        """The section's counters as the policy reads them: never below 0 (a COUNTER cannot be conditional;
+        a -1 applied before a lost +1 must not open the way to extra forks)."""
         row = self._s.execute(self._counters, (section,)).one()
-        return SectionCounters(row.open_branches or 0, row.return_debt or 0) if row else SectionCounters()
+        if row is None:
+            return SectionCounters()
+        return SectionCounters(max(0, row.open_branches or 0), max(0, row.return_debt or 0))
 
     def latest_session_page(self, session_id: str, character_id: str) -> str | None:
         """The most recent page this reader's symbols wrote for this character (from the events log)."""
@@ -183,6 +200,9 @@ class PipelineStore:
         for i, (source, edge_type, target) in enumerate(edges):
             self._s.execute(self._edge, (source, edge_type, event_timeuuid(created, page.source_event_id, i + 1),
                                          target))
+        self._insert_page(page, created)
+
+    def _insert_page(self, page: NewPage, created: datetime) -> None:
         self._s.execute(self._write_page, (
             page.page_id, page.char_hex, page.behaviour, page.symbol_code, page.section, page.title,
             page.orientation, page.provenance, page.trajectory, page.return_to, page.text, created, page.author,
