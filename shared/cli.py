@@ -98,7 +98,7 @@ def _repair(settings: Settings, args: argparse.Namespace) -> int:
 
     session = open_session(settings)
     try:
-        report = repair(session, settings.cassandra_keyspace, dry_run=args.dry_run)
+        report = repair(session, settings.cassandra_keyspace, dry_run=args.dry_run, grace_s=args.grace_s)
     finally:
         close_session(session)
     verb = "would fix" if args.dry_run else "fixed"
@@ -106,6 +106,12 @@ def _repair(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{verb}: dangling {edge_type} edge {source} -> {target} (a generated page that was never written)")
     for page_id in report.counters_applied:
         print(f"{verb}: section counters for generated page {page_id} were never applied")
+    for fork_id in report.branches_closed:
+        print(f"{verb}: the branch opened by {fork_id} came home but was never closed")
+    for section, holder in report.slots_freed:
+        print(f"{verb}: fork slot of section {section} held by {holder}, which is not an open fork")
+    if report.too_recent:
+        print(f"left {report.too_recent} edges younger than {args.grace_s:g} s alone (their page may be being written)")
     if report.clean:
         print(f"nothing to repair in keyspace {settings.cassandra_keyspace}")
     return 0
@@ -253,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     repair = commands.add_parser("repair", help="fix half-written generated pages (dangling edges, counters)")
     repair.add_argument("--dry-run", action="store_true", help="report without changing anything")
+    repair.add_argument("--grace-s", type=float, default=60.0,
+                        help="only edges older than this are taken as half-written (default 60)")
     repair.set_defaults(run=_repair)
 
     run_symbol = commands.add_parser("run-symbol", help="run one symbol through the pipeline now (RPC) and print it")
