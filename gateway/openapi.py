@@ -134,6 +134,8 @@ SCHEMAS: dict[str, Any] = {
             "orientation": {"enum": ["X", "Y", "A", "Z"]},
             "provenance": {"enum": ["C", "P", "U", "S"]},
             "trajectory": {"enum": ["T0", "T1", "T2", "T3"]},
+            "branch_depth": {"type": "integer", "minimum": 0,
+                             "description": "pages away from the canon (0 on canon pages and their continuations)"},
             "edges": {
                 "type": "object", "required": ["next", "loop_back_to", "forks", "mirrors"],
                 "additionalProperties": False,

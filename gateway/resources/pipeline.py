@@ -47,7 +47,10 @@ class BranchResource:
         session_id = check_session_id(body.get("session_id"))
         character = symbols.character_by_id(locus["character"])
         stats = await self._pages.section_stats(character.section)
-        refusal = fork_refusal(SectionCounters(stats["open_branches"], stats["return_debt"]))
+        # The same gate the page generator applies: a page MAX_BRANCH_DEPTH deep must return, not fork. (The
+        # generator decides again, race-free, with fork slots; this is the early, explainable refusal.)
+        refusal = fork_refusal(SectionCounters(max(0, stats["open_branches"]), max(0, stats["return_debt"])),
+                               branch_depth=int(locus.get("branch_depth") or 0))
         if refusal:
             raise falcon.HTTPConflict(title="Conflict", description=f"cannot fork from {locus['page_id']}: {refusal}")
         selected = SymbolSelected(symbol_code=symbols.encode(character.index, FORK_BEHAVIOUR.index),

@@ -62,7 +62,7 @@ class PageReader:
         prepare = session.prepare
         self._by_id = prepare(
             "SELECT page_id, page_num, title, text, section, char_hex, symbol_code, orientation, provenance, "
-            f"trajectory FROM {keyspace}.pages WHERE page_id = ?")
+            f"trajectory, branch_depth FROM {keyspace}.pages WHERE page_id = ?")
         self._numbers = prepare(f"SELECT page_num, page_id FROM {keyspace}.page_numbers WHERE book = ?")
         self._edges = prepare(f"SELECT edge_type, target_id FROM {keyspace}.page_edges WHERE page_id = ?")
         self._session_log = prepare(
@@ -115,6 +115,7 @@ class PageReader:
             "orientation": page.orientation,
             "provenance": page.provenance,
             "trajectory": page.trajectory,
+            "branch_depth": page.branch_depth or 0,
             "edges": _edges(edges),
             "index_signals": _signals(signals[0]) if signals else {},
         }
