@@ -68,6 +68,7 @@ def test_t1_loop_back_points_at_an_earlier_page(pipeline, cassandra_session, sta
     loop = page["edges"]["loop_back_to"]
     assert loop in ("S04-P0010", "S04-P0011", "S03-P0009")
     assert edges_of(cassandra_session, ks, page["page_id"]) == [("LOOP", loop)]
+    assert ("MIRROR", page["page_id"]) in edges_of(cassandra_session, ks, "S04-P0012")
 
 
 def test_t2_fork_opens_a_branch_and_counts_it(pipeline, cassandra_session, stack_settings):
@@ -95,6 +96,13 @@ def test_t3_a_branch_too_deep_returns_to_canon_as_t1(pipeline, cassandra_session
     home = run(pipeline, code(5, "ZP"), third["page_id"])  # even a fork request must go home now
     assert home["trajectory"] == "T1"
     assert home["edges"]["loop_back_to"] == "S06-P0016"
+    # stored: the new page LOOPs back to the branch's canon root, and the deep page it was written from MIRRORs it
+    assert edges_of(cassandra_session, ks, home["page_id"]) == [("LOOP", "S06-P0016")]
+    assert edges_of(cassandra_session, ks, third["page_id"]) == [("MIRROR", home["page_id"])]
+    assert ("FORK", home["page_id"]) not in edges_of(cassandra_session, ks, third["page_id"])
+    row = cassandra_session.execute(f"SELECT trajectory, branch_root, branch_depth, return_to FROM {ks}.pages "
+                                    f"WHERE page_id = %s", (home["page_id"],)).one()
+    assert tuple(row) == ("T1", None, 0, third["page_id"])  # back on the canon: out of the branch
     closed = counters(cassandra_session, ks, 6)
     assert (closed[0] - opened[0], closed[1] - opened[1]) == (-1, -1)
 
