@@ -92,7 +92,8 @@ def test_a_page_generator_killed_after_the_page_is_written_emits_done_once(gatew
             post_symbol(gateway, session, 0x50, "S06-P0018")
             deadline = time.monotonic() + 30
             while llm.count("/api/chat") == 0:
-                assert time.monotonic() < deadline, "page_generator never called the LLM"
+                assert time.monotonic() < deadline, ("page_generator never called the LLM: "
+                                                     + "".join(enricher.lines[-20:] + generator.lines[-20:]))
                 time.sleep(0.1)
             request = _logged_request(cassandra_session, ks, session)
             before = cassandra_session.execute(f"SELECT pages_generated FROM {ks}.section_counters "
