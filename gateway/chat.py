@@ -20,9 +20,9 @@ class RpcLedger:
     def __init__(self, caller: ServiceCaller) -> None:
         self._caller = caller
 
-    async def debit(self, user_id: str, amount: int, request_id: str, reason: str) -> dict:
+    async def debit(self, user_id: str, amount: int, request_id: str, reason: str, session_id: str) -> dict:
         return await self._caller.call("ledger", "debit", user_id=user_id, amount=amount, request_id=request_id,
-                                       reason=reason)
+                                       reason=reason, session_id=session_id)
 
     async def refund(self, request_id: str, reason: str) -> dict:
         return await self._caller.call("ledger", "refund", request_id=request_id, reason=reason)

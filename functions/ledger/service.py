@@ -2,7 +2,9 @@
 
 Owns:   RPC `ledger.debit / refund / credit / gift / balance / history` and `ledger.vault_save / vault_list`;
         a timer that finishes gifts a crashed call left half done (`GIBSEY_LEDGER_SWEEP_S`, default 60).
-Writes: credit_accounts, credit_requests, credit_gifts_pending, vault, vault_pages.  Emits: nothing.
+Writes: credit_accounts, credit_requests, credit_gifts_pending, vault, vault_pages, session_readers (a
+        debit that names its session binds it to the payer, so a vault save naming only the session earns
+        that reader the reward).  Emits: nothing.
 Reads:  pages (does a saved page exist).
 Every write is idempotent by request_id and guarded by lightweight transactions (shared/ledger/store.py),
 so a caller may retry anything with the same request_id. Results are plain JSON dicts; bad input raises
@@ -22,6 +24,7 @@ from nameko.timer import timer
 from shared.config import Settings, positive_seconds
 from shared.ledger import contracts as c
 from shared.ledger.errors import RequestIdConflict
+from shared.ledger.readers import SessionReaders
 from shared.ledger.store import LedgerStore
 from shared.ledger.vault import VaultStore, reward_request_id
 from shared.storage.cassandra import StorageUnavailable, close_session, open_session
@@ -40,12 +43,14 @@ class Books(DependencyProvider):
         self._session = None
         self.ledger: LedgerStore | None = None
         self.vault: VaultStore | None = None
+        self.readers: SessionReaders | None = None
 
     def start(self) -> None:
         self._session = open_session(self.settings)
         keyspace = self.settings.cassandra_keyspace
         self.ledger = LedgerStore(self._session, keyspace, grant=self.settings.new_user_grant)
         self.vault = VaultStore(self._session, keyspace)
+        self.readers = SessionReaders(self._session, keyspace)
         log.info("ledger ready", extra={"keyspace": keyspace, "grant": self.settings.new_user_grant,
                                         "vault_reward": self.settings.vault_reward})
 
@@ -62,11 +67,16 @@ class LedgerService:
     books = Books()
 
     @rpc
-    def debit(self, user_id: str, amount: int, request_id: str, reason: str) -> c.DebitResult:
+    def debit(self, user_id: str, amount: int, request_id: str, reason: str,
+              session_id: str | None = None) -> c.DebitResult:
         """Charge `amount` (ok False and nothing charged when short; a repeated request_id is not charged
-        again: ok True, charged False). A new user gets the grant first."""
-        return self.books.ledger.debit(c.check_user_id(user_id), c.check_amount(amount),
-                                       c.check_request_id(request_id), c.check_reason(reason))
+        again: ok True, charged False). A new user gets the grant first. With a session_id, the session is
+        bound to this user if it is not bound yet (see shared/ledger/readers.py)."""
+        user_id, amount = c.check_user_id(user_id), c.check_amount(amount)
+        request_id, reason = c.check_request_id(request_id), c.check_reason(reason)
+        if session_id is not None:
+            self.books.readers.bind(c.check_session_id(session_id), user_id)
+        return self.books.ledger.debit(user_id, amount, request_id, reason)
 
     @rpc
     def refund(self, request_id: str, reason: str) -> c.RefundResult:
@@ -98,8 +108,9 @@ class LedgerService:
     @rpc
     def vault_save(self, session_id: str, page_id: str, label: str | None = None, notes: str | None = None,
                    user_id: str | None = None) -> dict:
-        """Save a page to the session's vault. With a user_id, the user earns GIBSEY_VAULT_REWARD credits the
-        first time they save that page (in any session); without one the page is saved and nobody earns.
+        """Save a page to the session's vault. Its reader (`user_id`, or else the user the session is bound
+        to) earns GIBSEY_VAULT_REWARD credits the first time they save that page (in any session); a session
+        nobody has paid in yet, with no user_id, saves the page and earns nobody anything (`reader_from` null).
         An unknown page raises PageNotFound (404 at the gateway)."""
         session_id = c.check_session_id(session_id)
         page_id = c.check_page(page_id)
@@ -108,8 +119,12 @@ class LedgerService:
         user_id = c.check_user_id(user_id) if user_id is not None else None
         if not self.books.vault.page_exists(page_id):
             raise PageNotFound(f"no page with id {page_id}")
+        reader_from = "request" if user_id is not None else None
+        if user_id is None:
+            user_id = self.books.readers.reader_of(session_id)
+            reader_from = "session" if user_id is not None else None
         entry, new = self.books.vault.save(session_id, page_id, label, notes)
-        reward = {"user_id": user_id, "credited": False, "earned": 0, "balance": None}
+        reward = {"user_id": user_id, "reader_from": reader_from, "credited": False, "earned": 0, "balance": None}
         amount = self.books.settings.vault_reward
         if user_id is not None and amount > 0:
             try:

@@ -40,7 +40,7 @@ class UnknownCharacter(LookupError):
 
 
 class Ledger(Protocol):
-    def debit(self, user_id: str, amount: int, request_id: str, reason: str) -> Awaitable[dict]: ...
+    def debit(self, user_id: str, amount: int, request_id: str, reason: str, session_id: str) -> Awaitable[dict]: ...
     def refund(self, request_id: str, reason: str) -> Awaitable[dict]: ...
 
 
@@ -72,7 +72,7 @@ class ChatTurn:
         if persona is None:
             raise UnknownCharacter(f"char_id: no character {request.char_id!r} in this book (was a corpus ingested?)")
         charge = await self._ledger.debit(request.user_id, self._cost, request.request_id,
-                                          f"chat:{request.char_id}")
+                                          f"chat:{request.char_id}", request.session_id)
         InsufficientCredits.raise_if_short(charge)
         return Paid(persona, charge["balance"])
 

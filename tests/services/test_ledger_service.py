@@ -73,6 +73,18 @@ def test_vault_saves_once_and_pays_once(ledger):
     assert [p["page_id"] for p in listed["pages"]] == ["S02-P0004", "S01-P0001"]
 
 
+def test_a_save_naming_only_its_session_pays_the_reader_who_paid_in_it(ledger):
+    reader, session = user("rpc-session-reader"), user("session")
+    unbound = ledger.vault_save(session_id=session, page_id="S01-P0001")
+    assert (unbound["user_id"], unbound["credited"]) == (None, False)  # nobody has paid in this session yet
+    ledger.debit(user_id=reader, amount=5, request_id=f"{reader}-turn", reason="chat", session_id=session)
+    ledger.debit(user_id=user("interloper"), amount=5, request_id=f"{reader}-other", reason="chat",
+                 session_id=session)  # a second payer does not take the session over
+    saved = ledger.vault_save(session_id=session, page_id="S02-P0004", label="the issue's body: no user_id")
+    assert (saved["user_id"], saved["reader_from"], saved["credited"], saved["earned"], saved["balance"]) == (
+        reader, "session", True, 1, 96)
+
+
 def test_refusals_cross_the_wire_with_their_type(ledger):
     with pytest.raises(RemoteError) as unknown_page:
         ledger.vault_save(session_id="s", page_id="S01-P0999")

@@ -50,7 +50,7 @@ class FakeLedger:
     def __init__(self, balance=20):
         self.balance, self.refunds = balance, []
 
-    async def debit(self, user_id, amount, request_id, reason):
+    async def debit(self, user_id, amount, request_id, reason, session_id):
         if self.balance < amount:
             return {"ok": False, "needed": amount, "available": self.balance, "balance": self.balance, "charged": False}
         self.balance -= amount

@@ -91,11 +91,19 @@ class FakeBooks:
         self.conflict = False
         self.ledger = self
         self.vault = self
+        self.readers = self
+        self.bound: dict[str, str] = {}  # session_id -> user_id
         self._pages = pages
         self._saved: set[tuple[str, str]] = set()
 
     def page_exists(self, page_id):
         return page_id in self._pages
+
+    def bind(self, session_id, user_id):
+        return self.bound.setdefault(session_id, user_id)
+
+    def reader_of(self, session_id):
+        return self.bound.get(session_id)
 
     def save(self, session_id, page_id, label, notes):
         new = (session_id, page_id) not in self._saved
@@ -130,11 +138,34 @@ def test_vault_save_pays_the_user_once_per_page():
         True, False, 0)
 
 
-def test_vault_save_without_a_user_pays_nobody():
+def test_vault_save_in_a_session_nobody_paid_in_pays_nobody():
     books = FakeBooks()
     saved = worker_factory(LedgerService, books=books).vault_save("s-1", "S01-P0001")
-    assert (saved["user_id"], saved["credited"], saved["earned"], saved["balance"]) == (None, False, 0, None)
+    assert (saved["user_id"], saved["reader_from"], saved["credited"], saved["earned"], saved["balance"]) == (
+        None, None, False, 0, None)
     assert books.credits == []
+
+
+def test_vault_save_without_a_user_pays_the_sessions_reader():
+    books = FakeBooks()
+    books.bound["s-1"] = "reader-7"
+    saved = worker_factory(LedgerService, books=books).vault_save("s-1", "S01-P0001")
+    assert (saved["user_id"], saved["reader_from"], saved["credited"], saved["earned"]) == (
+        "reader-7", "session", True, 1)
+    assert books.credits == [("reader-7", 1, reward_request_id("reader-7", "S01-P0001"), "vault: saved S01-P0001")]
+    named = worker_factory(LedgerService, books=books).vault_save("s-1", "S01-P0001", user_id="reader-8")
+    assert (named["user_id"], named["reader_from"]) == ("reader-8", "request")  # a named user wins
+
+
+def test_debit_binds_its_session_to_the_payer_before_charging():
+    books = FakeBooks()
+    books.debit = lambda user_id, amount, request_id, reason: {"ok": True, "bound": dict(books.bound)}
+    service = worker_factory(LedgerService, books=books)
+    assert service.debit("reader-7", 5, "r-1", "chat", session_id="s-1")["bound"] == {"s-1": "reader-7"}
+    service.debit("reader-8", 5, "r-2", "chat", session_id="s-1")
+    assert books.bound == {"s-1": "reader-7"}  # the first payer keeps the session
+    with pytest.raises(LedgerInputError, match="session_id"):
+        service.debit("reader-7", 5, "r-3", "chat", session_id=" ")
 
 
 def test_vault_reward_switched_off_or_changed_pays_nothing_more():
