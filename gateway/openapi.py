@@ -102,15 +102,18 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "session_id": _ID, "page_id": {"type": "string", "pattern": PAGE_ID_PATTERN.pattern},
             "label": {"type": "string", "maxLength": MAX_LABEL}, "notes": {"type": "string", "maxLength": MAX_NOTES},
-            "user_id": {**_ID, "description": "who earns the reward; without it the page is saved and nobody earns"},
+            "user_id": {**_ID, "description": "who earns the reward; without it, the reader who paid in this "
+                                               "session earns it (nobody, if no one has yet)"},
         },
     },
     "VaultSaved": {
         "type": "object",
-        "required": [*_VAULT_ENTRY_PROPS, "new", "user_id", "credited", "earned", "balance"],
+        "required": [*_VAULT_ENTRY_PROPS, "new", "user_id", "reader_from", "credited", "earned", "balance"],
         "additionalProperties": False,
         "properties": {
             **_VAULT_ENTRY_PROPS, "new": {"type": "boolean"}, "user_id": {"type": ["string", "null"]},
+            "reader_from": {"enum": ["request", "session", None],
+                            "description": "where user_id came from: the request, or the session's first payer"},
             "credited": {"type": "boolean", "description": "true only the first time this user saves this page"},
             "earned": {"type": "integer", "minimum": 0}, "balance": {"type": ["integer", "null"]},
         },
@@ -208,8 +211,9 @@ SCHEMAS: dict[str, Any] = {
                                "version": {"type": ["string", "null"]}, "required": {"type": "boolean"}},
             }},
             "summaries": {"type": "object", "description": "the nightly summaries' last complete run (run_id, "
-                          "completed_at, age_s) and last failure; status ok, none yet or unknown (informational)",
-                          "required": ["status"], "properties": {"status": {"enum": ["ok", "none yet", "unknown"]}}},
+                          "completed_at, age_s) and last failure; status ok, stale, failing, none yet or unknown (informational)",
+                          "required": ["status"], "properties": {"status": {
+                              "enum": ["ok", "stale", "failing", "none yet", "unknown"]}}},
         },
     },
     "ClusterSummary": {
@@ -343,7 +347,7 @@ def openapi_document() -> dict[str, Any]:
                               **_errors(400, 422, 503, 504)}}},
             "/api/v1/vault": {
                 "post": {
-                    "summary": "Save a page to a session's vault (a user_id earns the reward, once per page)",
+                    "summary": "Save a page to a session's vault (its reader earns the reward, once per page)",
                     "operationId": "vaultSave",
                     "requestBody": {"required": True,
                                     "content": {"application/json": {"schema": _ref("VaultSaveRequest")}}},

@@ -51,7 +51,7 @@ class FakeLedger:
             user = kwargs["user_id"]
             return {"session_id": kwargs["session_id"], "page_id": kwargs["page_id"], "label": kwargs["label"],
                     "notes": kwargs["notes"], "saved_at": "2026-11-21T10:00:00.000+00:00", "new": new,
-                    "user_id": user, "credited": bool(user and new), "earned": 1 if user and new else 0,
+                    "user_id": user, "reader_from": "request" if user else None, "credited": bool(user and new), "earned": 1 if user and new else 0,
                     "balance": 51 if user else None}
         if method == "vault_list":
             return {"session_id": kwargs["session_id"], "pages": [
@@ -193,7 +193,7 @@ def test_vault_save_then_save_again(client, ledger):
                                                         "label": "opening", "notes": None, "user_id": "reader-7"})
 
 
-def test_vault_save_without_a_user_earns_nothing(client):
+def test_vault_save_in_a_session_nobody_paid_in_earns_nothing(client):
     resp = client.post("/api/v1/vault", json={"session_id": "s-2", "page_id": "S01-P0001"})
     assert resp.status == falcon.HTTP_201
     valid(resp.json, "VaultSaved")
