@@ -80,8 +80,13 @@ class _Rebalance(ConsumerRebalanceListener):
         self._entrypoint._on_revoked(revoked)
 
     def on_partitions_assigned(self, assigned):
+        # Fix each partition's starting offset now: kafka-python would otherwise resolve it (committed offset,
+        # or the reset policy) on the next fetch, so a record produced between "assigned" and that fetch would
+        # be skipped under auto_offset_reset=latest. Anyone waiting for this line may produce right after it.
+        positions = self._entrypoint._fix_positions(assigned)
         log.info("partitions assigned", extra={"group": self._entrypoint.group_id,
-                                               "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)})
+                                               "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned),
+                                               "positions": positions})
 
 
 class KafkaEventConsumer(Entrypoint):
@@ -92,6 +97,19 @@ class KafkaEventConsumer(Entrypoint):
         self._decode = decode or self._decode_envelope
         self._max_attempts_override = max_attempts
         super().__init__(**kwargs)
+
+    def _fix_positions(self, assigned) -> dict[str, int | None]:
+        """Each assigned partition's next offset, resolved now (None where the broker did not answer)."""
+        positions: dict[str, int | None] = {}
+        for tp in assigned:
+            try:
+                positions[f"{tp.topic}:{tp.partition}"] = self._consumer.position(tp)
+            except KafkaError as exc:  # resolved on the next fetch instead, as kafka-python would have
+                log.warning("position not resolved at assignment", extra={"group": self.group_id,
+                                                                          "partition": tp.partition,
+                                                                          "error": repr(exc)})
+                positions[f"{tp.topic}:{tp.partition}"] = None
+        return positions
 
     # -- Nameko lifecycle -----------------------------------------------------------------------------------
 
