@@ -84,16 +84,21 @@ def _longest_run_ending(before: str, sentences: list[str]) -> str | None:
 
 def quote_around(page: CanonPageText, fragment: str) -> str | None:
     """Two or three consecutive sentences of the page, starting at the sentence where `fragment` (a
-    retrieved quote) starts; None if the page does not contain it or has fewer than two sentences."""
+    retrieved quote) starts, or else the one it starts inside (a long sentence is indexed in pieces, see
+    shared/rag/quotes.py); None if the page does not contain it or has fewer than two sentences."""
     sentences = [normalise(s) for s in split_sentences(page.text)]
     head = normalise(fragment)
-    for i, sentence in enumerate(sentences):
-        if head.startswith(sentence) or sentence.startswith(head[:60]):
-            run = sentences[i:i + MAX_QUOTE_SENTENCES]
-            if len(run) < MIN_SENTENCES and i > 0:
-                run = sentences[i - 1:i + 1]
-            return " ".join(run) if len(run) >= MIN_SENTENCES else None
-    return None
+    starts = (i for i, s in enumerate(sentences) if head.startswith(s) or s.startswith(head[:60]))
+    inside = (i for i, s in enumerate(sentences) if head[:60] in s)
+    i = next(starts, None)
+    if i is None:
+        i = next(inside, None)
+    if i is None:
+        return None
+    run = sentences[i:i + MAX_QUOTE_SENTENCES]
+    if len(run) < MIN_SENTENCES and i > 0:
+        run = sentences[i - 1:i + 1]
+    return " ".join(run) if len(run) >= MIN_SENTENCES else None
 
 
 def context_line(page: CanonPageText, display_name: str, section_title: str | None = None) -> str:

@@ -55,13 +55,12 @@ def test_chat_grounding_finds_the_sentences_around_the_first_piece_of_a_long_sen
     assert quote_around(page, first.text) == f"{sentence} It ends. Then more."
 
 
-@pytest.mark.xfail(strict=True, reason="shared/chat/grounding.py quote_around matches a quote only where a sentence "
-                   "starts; a later piece of a long sentence needs `head[:60] in sentence` there (owned by chat)")
 def test_chat_grounding_finds_the_sentences_around_a_later_piece_of_a_long_sentence():
     sentence = _sentence(100, {i: "," for i in range(9, 100, 10)})
-    page = CanonPageText("S01-P0001", 1, 1, "T", "an-author", f"{sentence} It ends. Then more.")
-    second = split_quotes(page.text, "p1")[1]
-    assert quote_around(page, second.text) is not None
+    page = CanonPageText("S01-P0001", 1, 1, "T", "an-author", f"Before. {sentence} It ends. Then more.")
+    second = split_quotes(page.text, "p1")[2]
+    assert second.text in sentence and not sentence.startswith(second.text)
+    assert quote_around(page, second.text) == f"{sentence} It ends. Then more."
 
 
 def _rows(n, seed, page="S01-P0001"):
