@@ -37,15 +37,20 @@ def _gibsey(env: dict[str, str], *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def chat_env(env, tmp_path_factory) -> dict[str, str]:
-    """A keyspace of its own holding the corpus, with its shards built (the RAG path is tested elsewhere)."""
-    chat = {**env, "CASSANDRA_KEYSPACE": f"gibsey_test_chat_{uuid.uuid4().hex[:8]}",
+def chat_env(env, tmp_path_factory, cassandra_session) -> Iterator[dict[str, str]]:
+    """A keyspace of its own holding the corpus, with its shards built (the RAG path is tested elsewhere);
+    dropped afterwards."""
+    keyspace = f"gibsey_test_chat_{uuid.uuid4().hex[:8]}"
+    chat = {**env, "CASSANDRA_KEYSPACE": keyspace,
             "GIBSEY_INDEX_DIR": str(tmp_path_factory.mktemp("chat-index")), "GIBSEY_NEW_USER_GRANT": str(GRANT)}
-    _gibsey(chat, "schema", "apply")
-    _gibsey(chat, "ingest", str(CORPUS))
-    _gibsey(chat, "reindex", "--all")
-    _gibsey(chat, "summaries", "run")  # the nightly notes, which a chat turn draws on
-    return chat
+    try:
+        _gibsey(chat, "schema", "apply")
+        _gibsey(chat, "ingest", str(CORPUS))
+        _gibsey(chat, "reindex", "--all")
+        _gibsey(chat, "summaries", "run")  # the nightly notes, which a chat turn draws on
+        yield chat
+    finally:
+        cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
 
 
 @pytest.fixture(scope="module")
