@@ -16,6 +16,10 @@ from typing import Any
 from shared.events import EventValidationError
 
 OPS = {"i": "insert", "c": "insert", "u": "update", "d": "delete", "r": "delete"}
+# The columns quote vectors are made from: the text, and what each quote row carries (its section partition,
+# the page number in its location `p{page}-{k}`, the character). A change to any other column (a title, a
+# version) leaves the vectors as they are.
+INDEXED_COLUMNS = frozenset({"text", "section", "page_num", "char_hex"})
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,8 @@ class PageChange:
     type: str = "DebeziumCassandraChange"
 
     @property
-    def touches_text(self) -> bool:
-        return self.op == "delete" or "text" in self.columns
+    def touches_index(self) -> bool:
+        return self.op == "delete" or bool(self.columns & INDEXED_COLUMNS)
 
 
 def _field(after: dict[str, Any], name: str) -> Any:

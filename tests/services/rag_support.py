@@ -103,7 +103,11 @@ class TopicTail:
 
     def __init__(self, bootstrap: str, topic: str):
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-        partitions = [TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
+        deadline = time.monotonic() + 30  # a topic created a moment ago may not be in the metadata yet
+        while not (ids := self._consumer.partitions_for_topic(topic)) and time.monotonic() < deadline:
+            self._consumer.topics()  # forces a metadata refresh
+            time.sleep(0.2)
+        partitions = [TopicPartition(topic, p) for p in sorted(ids or ())]
         assert partitions, f"topic {topic} does not exist"
         self._consumer.assign(partitions)
         self._consumer.seek_to_end()

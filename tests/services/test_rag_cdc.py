@@ -7,6 +7,7 @@ topic for the keyspace (`cdc.<keyspace>.pages`) is the one the embedder consumes
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -126,3 +127,32 @@ def test_insert_update_delete_through_the_real_cdc_agent(cdc_rag):
     wait_for(rag.retrieval, other, lambda results: not has_page(page_id)(results))
     assert rag.vectors(page_id, section) == (0, 0)
     assert rag.version(section) > updated
+
+
+def test_a_page_moved_renumbered_and_deleted_through_the_real_cdc_agent(cdc_rag):
+    """Section, page number and character live in every quote row (the section is its partition): changing
+    them re-writes the rows, and the section left behind keeps nothing of the page. Deleting a branch page
+    (its id names no section) rebuilds only the section it was in."""
+    rag, ks = cdc_rag, cdc_rag.keyspace
+    page_id = str(uuid.uuid4())
+    phrase = "a cobalt metronome keeps time for the drowned orchestra"
+    rag.session.execute(f"INSERT INTO {ks}.pages (page_id, section, char_hex, text, title) "
+                        f"VALUES (%s, 3, 2, %s, 'Tempo')", (page_id, f"Somewhere {phrase}."))
+    wait_for(rag.retrieval, phrase, has_page(page_id), section=3)
+
+    rag.session.execute(f"UPDATE {ks}.pages SET section = 6, char_hex = 5, page_num = 901 WHERE page_id = %s",
+                        (page_id,))
+    hits = wait_for(rag.retrieval, phrase, has_page(page_id), section=6)
+    top = next(h for h in hits if h["page_id"] == page_id)
+    assert (top["section"], top["character"], top["loc"], top["page_number"]) == (6, "oren-progresso",
+                                                                                    "p901-1", 901)
+    wait_for(rag.retrieval, phrase, lambda results: not has_page(page_id)(results), section=3)
+    assert rag.vectors(page_id, 3) == (1, 0) and rag.vectors(page_id, 6) == (1, 1)
+
+    others = {s: rag.version(s) for s in range(1, 17) if s != 6}
+    moved = rag.version(6)
+    rag.session.execute(f"DELETE FROM {ks}.pages WHERE page_id = %s", (page_id,))
+    wait_for(rag.retrieval, phrase, lambda results: not has_page(page_id)(results))
+    assert rag.vectors(page_id, 6) == (0, 0) and rag.version(6) > moved
+    time.sleep(2)  # a few coalescing rounds of the indexer (0.3 s): a rebuild of another section would show now
+    assert {s: rag.version(s) for s in others} == others

@@ -21,11 +21,11 @@ def _event(op="i", after=None, source=None, schema=False):
 def test_insert_update_delete_are_read_with_the_columns_they_set():
     change = decode_page_change(_event("i"))
     assert (change.op, change.keyspace, change.table, change.page_id) == ("insert", "gibsey", "pages", "S03-P0042")
-    assert change.columns == {"text"} and change.touches_text
+    assert change.columns == {"text"} and change.touches_index
     title_only = decode_page_change(_event("u", after={"page_id": {"value": "S03-P0042", "set": True},
                                                        "title": {"value": "T", "set": True}}))
-    assert title_only.op == "update" and not title_only.touches_text
-    assert decode_page_change(_event("d", after={"page_id": {"value": "S03-P0042", "set": True}})).touches_text
+    assert title_only.op == "update" and not title_only.touches_index
+    assert decode_page_change(_event("d", after={"page_id": {"value": "S03-P0042", "set": True}})).touches_index
     assert decode_page_change(_event("r")).op == "delete"
     assert decode_page_change(_event("i", schema=True)).page_id == "S03-P0042"
 
@@ -59,7 +59,7 @@ def test_a_real_debezium_insert_names_the_columns_it_wrote():
     assert change.keyspace == REAL["insert"]["value"]["source"]["keyspace"]
     # every other column of the table is null in `after`: not part of this mutation
     assert change.columns == {"char_hex", "page_num", "section", "text", "title"}
-    assert change.touches_text
+    assert change.touches_index
 
 
 def test_a_real_debezium_delete_sets_every_column_to_a_deleted_null():
@@ -69,9 +69,18 @@ def test_a_real_debezium_delete_sets_every_column_to_a_deleted_null():
     change = decode_page_change(_raw("delete"))
     assert (change.op, change.page_id) == ("delete", REAL["delete"]["key"]["page_id"])
     assert "text" in change.columns and "_range_start" not in change.columns
-    assert change.touches_text
+    assert change.touches_index
 
 
 def test_real_debezium_updates_carry_only_the_changed_columns():
     assert decode_page_change(_raw("update_text")).columns == {"text"}
-    assert decode_page_change(_raw("update_section")).columns == {"section"}
+    moved = decode_page_change(_raw("update_section"))
+    assert moved.columns == {"section"}
+    assert moved.touches_index  # the quote rows live in the section's partition: they must move
+
+
+@pytest.mark.parametrize("column, indexed", [("text", True), ("section", True), ("page_num", True),
+                                             ("char_hex", True), ("title", False), ("version", False)])
+def test_updates_matter_when_they_touch_what_quote_vectors_are_made_from(column, indexed):
+    raw = _event("u", after={"page_id": {"value": "S03-P0042", "set": True}, column: {"value": 1, "set": True}})
+    assert decode_page_change(raw).touches_index is indexed
