@@ -152,33 +152,79 @@ def _run_symbol(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _reindex(settings: Settings, args: argparse.Namespace) -> int:
+    """Embed what is in `pages` through the embedder's code path, remove vectors of pages that are gone
+    (`--page` of a deleted page; with `--all`, every such page and quotes stranded in a wrong section), and
+    rebuild the shards of every section touched, with GIBSEY_ANNOY_TREES trees as the indexer would."""
     from tqdm import tqdm
 
     from shared.rag.embedding import Embedder
-    from shared.rag.indexing import embed_pages, pages_to_index, rebuild_sections
-    from shared.rag.shards import index_dir
+    from shared.rag.indexing import embed_pages, pages_to_index, rebuild_sections, remove_page, stray_quotes
+    from shared.rag.shards import annoy_trees, index_dir
     from shared.storage.cassandra import close_session, open_session
     from shared.storage.vectors import VectorStore
 
+    try:
+        trees = annoy_trees()
+    except ConfigError as exc:
+        print(f"gibsey reindex: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    keyspace = settings.cassandra_keyspace
     session = open_session(settings)
     try:
-        pages = pages_to_index(session, settings.cassandra_keyspace, page_id=args.page, section=args.section)
-        if not pages:
-            print("gibsey reindex: no such page(s) in keyspace " + settings.cassandra_keyspace, file=sys.stderr)
+        store = VectorStore(session, keyspace)
+        pages = pages_to_index(session, keyspace, page_id=args.page, section=args.section)
+        removed: dict[str, tuple[int, ...]] = {}
+        if args.page is not None and not pages:
+            if store.stored(args.page) is None and not store.sections_holding(args.page):
+                print(f"gibsey reindex: no page {args.page} with text in keyspace {keyspace}, and no vectors "
+                      "of it to remove", file=sys.stderr)
+                return EXIT_FAILED
+            removed[args.page] = remove_page(store, args.page, look_everywhere=True)
+        elif args.all:
+            stray = stray_quotes(store, pages)
+            present = {p.page_id for p in pages}
+            for page_id, sections in stray.items():
+                for section in sections:
+                    store.delete_quotes(page_id, section)
+                if page_id not in present:
+                    store.forget_page(page_id)
+                removed[page_id] = sections
+        elif not pages:
+            print(f"gibsey reindex: no pages with text in section {args.section} of keyspace {keyspace}",
+                  file=sys.stderr)
             return EXIT_FAILED
-        store, embedder = VectorStore(session, settings.cassandra_keyspace), Embedder()
-        embedded = 0
-        with tqdm(total=len(pages), unit="page", desc="embedding") as bar:
-            for start in range(0, len(pages), 32):
-                batch = pages[start:start + 32]
-                embedded += len(embed_pages(store, embedder, batch, force=args.force))
-                bar.update(len(batch))
-        versions = rebuild_sections(store, {p.section for p in pages}, index_dir())
+        sections = {p.section for p in pages} | {s for touched in removed.values() for s in touched}
+        embedded = []
+        if pages:
+            embedder = Embedder()
+            with tqdm(total=len(pages), unit="page", desc="embedding") as bar:
+                for start in range(0, len(pages), 32):
+                    batch = pages[start:start + 32]
+                    embedded += embed_pages(store, embedder, batch, force=args.force)
+                    bar.update(len(batch))
+        sections |= {s for e in embedded for s in e.left}
+        versions = rebuild_sections(store, sections, index_dir(), trees)
     finally:
         close_session(session)
-    print(f"embedded {embedded} of {len(pages)} pages ({len(pages) - embedded} unchanged); shards rebuilt: "
-          + ", ".join(f"section {s} v{v}" for s, v in versions.items()))
+    gone = sorted(set(removed) - {p.page_id for p in pages})
+    print(f"embedded {len(embedded)} of {len(pages)} pages ({len(pages) - len(embedded)} unchanged); "
+          f"removed the vectors of {len(gone)} page(s) no longer in pages"
+          + (f" ({', '.join(gone[:5])}{', ...' if len(gone) > 5 else ''})" if gone else "")
+          + f" and stray quotes of {len(removed) - len(gone)} page(s); shards rebuilt ({trees} trees): "
+          + (", ".join(f"section {s} v{v}" for s, v in versions.items()) or "none"))
     return 0
+
+
+def _section_number(text: str) -> int:
+    from shared.symbols import SECTION_COUNT
+
+    try:
+        section = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a section number (1..{SECTION_COUNT})") from None
+    if not 1 <= section <= SECTION_COUNT:
+        raise argparse.ArgumentTypeError(f"section {section} does not exist: sections are 1..{SECTION_COUNT}")
+    return section
 
 
 def _summaries_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -273,10 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     reindex = commands.add_parser("reindex", help="embed pages from Cassandra and rebuild their shards (no CDC)")
     which = reindex.add_mutually_exclusive_group(required=True)
-    which.add_argument("--page", help="one page id")
-    which.add_argument("--section", type=int, help="one section, 1..16")
-    which.add_argument("--all", action="store_true", help="every page")
-    reindex.add_argument("--force", action="store_true", help="re-embed even pages whose text did not change")
+    which.add_argument("--page", help="one page id (a page no longer in pages: remove its vectors)")
+    which.add_argument("--section", type=_section_number, help="one section, 1..16")
+    which.add_argument("--all", action="store_true",
+                       help="every page; also remove vectors of pages that no longer exist")
+    reindex.add_argument("--force", action="store_true",
+                         help="re-embed even pages whose text, section, number and character did not change")
     reindex.set_defaults(run=_reindex)
 
     summaries = commands.add_parser("summaries", help="nightly cluster summaries").add_subparsers(

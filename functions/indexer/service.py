@@ -22,7 +22,7 @@ from nameko.extensions import DependencyProvider
 from shared.bus.entrypoint import consume
 from shared.config import Settings, positive_seconds
 from shared.events import Envelope, PageIndexChanged
-from shared.rag.shards import DEFAULT_TREES, build_shard, index_dir
+from shared.rag.shards import annoy_trees, build_shard, index_dir
 from shared.storage.cassandra import close_session, open_session
 from shared.storage.vectors import VectorStore
 from shared.topics import INDEX_UPDATE
@@ -34,7 +34,7 @@ class ShardBuilder(DependencyProvider):
     def setup(self) -> None:
         self.settings = Settings.from_nameko_config(self.container.config)
         self.coalesce_s = positive_seconds(os.environ, "GIBSEY_INDEX_COALESCE_S", 1.0)
-        self.trees = int(os.environ.get("GIBSEY_ANNOY_TREES", DEFAULT_TREES))
+        self.trees = annoy_trees()
         self.directory = index_dir()
         self._stopping = False
 

@@ -17,11 +17,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from annoy import AnnoyIndex
 
+from shared.config import whole_number
 from shared.rag.embedding import DIMENSIONS
 from shared.rag.lexical import LexicalShard, coverage_scores
 from shared.storage.vectors import QuoteRow
@@ -30,6 +31,12 @@ DEFAULT_TREES = 32
 ALL_SECTIONS = tuple(range(1, 17))
 KEEP_VERSIONS = 2
 LOAD_ATTEMPTS = 5
+
+
+def annoy_trees(env: Mapping[str, str] | None = None) -> int:
+    """GIBSEY_ANNOY_TREES (default 32): more trees, better recall and bigger, slower-to-build shards. The
+    indexer and `gibsey reindex` both read it, so a shard is built the same way whoever builds it."""
+    return whole_number(os.environ if env is None else env, "GIBSEY_ANNOY_TREES", DEFAULT_TREES, 1)
 
 
 def index_dir() -> Path:
