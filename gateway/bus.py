@@ -135,13 +135,13 @@ class KafkaTail:
         """The first time: the end of every partition. After a reconnect: where this tail left off; a
         partition it never had (the topic was created or grown since) from its beginning, since all of it
         is newer than the tail."""
+        # Explicit offsets, never seek_to_end/beginning: those are resolved lazily, racing the fetcher (which
+        # warns "still fetchable -- skipping offset update" per partition) and leaving `ready` unproven.
         first_time = not self.ready.is_set()
+        ends = consumer.end_offsets(partitions) if first_time else {}
+        new = [tp for tp in partitions if tp not in self._positions]
+        starts = consumer.beginning_offsets(new) if new and not first_time else {}
         for tp in partitions:
-            if first_time:
-                consumer.seek_to_end(tp)
-            elif tp in self._positions:
-                consumer.seek(tp, self._positions[tp])
-            else:
-                consumer.seek_to_beginning(tp)
+            consumer.seek(tp, ends[tp] if first_time else self._positions.get(tp, starts.get(tp, 0)))
         for tp in partitions:
-            self._positions[tp] = consumer.position(tp)  # resolve now, so "ready" means really positioned
+            self._positions[tp] = consumer.position(tp)  # the offset sought: "ready" means really positioned

@@ -5,7 +5,10 @@ import os
 bind = f"{os.environ.get('GIBSEY_HTTP_HOST', '127.0.0.1')}:{os.environ.get('GIBSEY_HTTP_PORT', '8000')}"
 worker_class = "asgi"
 workers = int(os.environ.get("GIBSEY_HTTP_WORKERS", "2"))
-graceful_timeout = 10
+# On SIGTERM a worker waits this long for open connections. SSE streams never finish by themselves (readers
+# resume with Last-Event-ID), so keep it under honcho's 5 s before SIGKILL: Ctrl-C on `make run` then stops
+# the gateway cleanly (with 10 s, an open stream got it SIGKILLed).
+graceful_timeout = int(os.environ.get("GIBSEY_HTTP_GRACEFUL_S", "3"))
 timeout = 30
 keepalive = 5
 # gunicorn 25+ opens a control socket at one fixed path per user; several gateways on one machine (make run

@@ -176,15 +176,11 @@ class FakeConsumer:
     def assign(self, partitions):
         self.calls.append(("assign", tuple(partitions)))
 
-    def seek_to_end(self, *partitions):
-        for tp in partitions or [TopicPartition(TOPIC, p) for p in self.ends]:
-            self.calls.append(("seek_to_end", tp))
-            self.positions[tp] = self.ends[tp.partition]
+    def end_offsets(self, partitions):
+        return {tp: self.ends[tp.partition] for tp in partitions}
 
-    def seek_to_beginning(self, *partitions):
-        for tp in partitions:
-            self.calls.append(("seek_to_beginning", tp))
-            self.positions[tp] = 0
+    def beginning_offsets(self, partitions):
+        return {tp: 0 for tp in partitions}
 
     def seek(self, tp, offset):
         self.calls.append(("seek", tp, offset))
@@ -238,6 +234,7 @@ def test_the_tail_is_ready_only_when_positioned_and_resumes_where_it_was_after_l
     assert [e.event_id for e in seen] == [p.event_id for p in pages]  # nothing produced meanwhile was skipped
     first, second = consumers[:2]
     assert first.ready_when_positioned == [False, False]  # positions resolved before `ready` was set
-    assert ("seek_to_end", p0) in first.calls and tail.ready.is_set()
+    assert [c for c in first.calls if c[0] != "assign"] == [("seek", p0, 5), ("seek", p1, 9)]  # the ends
+    assert tail.ready.is_set()
     assert [c for c in second.calls if c[0] != "assign"] == [("seek", p0, 7), ("seek", p1, 9),
-                                                              ("seek_to_beginning", p2)]
+                                                              ("seek", p2, 0)]  # new partition: its beginning
