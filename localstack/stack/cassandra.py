@@ -6,6 +6,7 @@ from pathlib import Path
 from shared.probes import ProbeResult, probe_cassandra
 
 from . import maven
+from .errors import StackError
 from .java import find_java
 from .render import read_options, render
 from .server import Launch, Server
@@ -41,6 +42,14 @@ class Cassandra(Server):
         return self.settings.get("CASSANDRA_HEAP", "1G")
 
     @property
+    def commitlog_sync_period_ms(self) -> int:
+        """How often the commit log syncs, which is when the CDC agent may read new changes (docs/CDC.md)."""
+        raw = self.settings.get("CASSANDRA_COMMITLOG_SYNC_PERIOD_MS", "100")
+        if not raw.isascii() or not raw.isdigit() or not 10 <= int(raw) <= 10_000:
+            raise StackError(f"CASSANDRA_COMMITLOG_SYNC_PERIOD_MS must be 10..10000 (ms), got {raw!r}")
+        return int(raw)
+
+    @property
     def lib_dir(self) -> Path:
         return self.settings.cache_dir / "lib" / f"cassandra-{self.version}"
 
@@ -72,6 +81,7 @@ class Cassandra(Server):
             "storage_port": self.storage_port,
             "native_port": self.port,
             "data_dir": self.home,
+            "commitlog_sync_period_ms": self.commitlog_sync_period_ms,
         })
         render("logback.xml", self.conf_dir / "logback.xml", {})
         (self.home / "triggers").mkdir(parents=True, exist_ok=True)
