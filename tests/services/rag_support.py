@@ -144,7 +144,21 @@ def wait_until_captured(session, keyspace: str, tail: TopicTail, within_s: float
         session.execute(f"INSERT INTO {keyspace}.pages (page_id, title) VALUES (%s, 'cdc probe')", (probe,))
         if tail.wait(key_is(probe), 3.0) is not None:
             return
-    raise AssertionError(f"the CDC agent sent nothing for {keyspace} within {within_s:.0f}s")
+    raise AssertionError(f"the CDC agent sent nothing for {keyspace} within {within_s:.0f}s "
+                         f"(agent: {cdc_agent_health()}; its log: .localstack/logs/cdc.log)")
+
+
+def cdc_agent_health() -> str:
+    """The agent's own /health answer (localstack, CDC_HTTP_PORT), for a failure message."""
+    import os
+    import urllib.request
+
+    url = f"http://127.0.0.1:{os.environ.get('CDC_HTTP_PORT', '8083')}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return f"{response.status} {response.read(200).decode(errors='replace')}"
+    except OSError as exc:
+        return f"{url} did not answer ({exc})"
 
 
 def drop_run(session, bootstrap: str, keyspace: str, topic_prefix: str, group_prefix: str) -> None:
