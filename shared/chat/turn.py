@@ -2,7 +2,7 @@
 
     begin():  the character exists (else UnknownCharacter) and the turn is paid for (else
               InsufficientCredits), both before any retrieval or LLM work.
-    events(): retrieve (the character's own pages, favoured, and the whole book) -> canon page texts from
+    events(): retrieve (the character's own pages, favoured, and the whole book; the reader's open page too) -> canon page texts from
               Cassandra -> tokens (LLM, or the canon composer when the LLM is unreachable or too slow)
               (+ the nightly note on the best passage's cluster, as background for the LLM) -> grounding check (a verified >= 2-sentence quote with (p.N); the best retrieved one is
               added if the answer has none) + one context line -> citations -> done.
@@ -32,6 +32,9 @@ SEARCH_K = 6
 # The character's own pages come first unless the book has a clearly better passage: a weak quote in the
 # right voice reads worse than a strong one from elsewhere (the context line says whose pages it is from).
 OWN_PAGE_BONUS = 0.2
+# The page the reader has open (the request's page_id), when retrieval finds it, by a little less: the
+# question is probably about it, but not a reason to quote it over a clearly closer passage.
+READER_PAGE_BONUS = 0.1
 _TOKEN = re.compile(r"\s*\S+")
 
 
@@ -142,7 +145,8 @@ class ChatTurn:
     async def _passages(self, request: ChatRequest) -> tuple[list[Citation], dict[int, CanonPageText]]:
         own, book = await self._memory.recall(request.message, SEARCH_K, request.char_id)
         unique = {(h["page_id"], h["loc"]): h for h in [*book, *own]}
-        hits = sorted(unique.values(), key=lambda h: -(h["score"] + OWN_PAGE_BONUS * (h["character"] == request.char_id)))
+        hits = sorted(unique.values(), key=lambda h: -(h["score"] + OWN_PAGE_BONUS * (h["character"] == request.char_id)
+                                                       + READER_PAGE_BONUS * (h["page_id"] == request.page_id)))
         pages = await self._store.canon_pages([h["page_id"] for h in hits])
         passages: list[Citation] = []
         for hit in hits:

@@ -5,7 +5,7 @@ Endpoints: GET /api/version, GET /api/tags (the configured models), POST /api/ch
 NDJSON in chunked transfer encoding when "stream": true) and POST /api/generate (non-streaming). It is not
 a model: replies are scripted per test (`reply`: a string, or a callable given the request body). Controls
 for failure: `models` without the requested one (404 with Ollama's JSON error), `delay_s` (a slow reply),
-`fail_status` (e.g. 500), `cut_after_chunks` (a stream that breaks off) and `stop()`. Every request is
+`fail_status` (e.g. 500), `cut_after_chunks` (a stream that breaks off), `chunk_delay_s` (one that trickles) and `stop()`. Every request is
 recorded in `requests`.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator, Mapping
@@ -46,6 +47,7 @@ class OllamaDouble:
         self.delay_s = 0.0  # applies to /api/chat and /api/generate only, so the probe still succeeds
         self.fail_status: int | None = None  # likewise: /api/tags stays healthy, generation fails
         self.cut_after_chunks: int | None = None  # a streamed reply breaks off after this many pieces
+        self.chunk_delay_s = 0.0  # a pause before each streamed piece after the first (a trickling model)
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
@@ -155,6 +157,8 @@ def _handler_for(double: OllamaDouble) -> type[BaseHTTPRequestHandler]:
                 for i, line in enumerate(lines):
                     if double.cut_after_chunks is not None and i == double.cut_after_chunks:
                         return  # the connection closes mid-reply, without the final chunk
+                    if i and double.chunk_delay_s:
+                        time.sleep(double.chunk_delay_s)
                     data = json.dumps(line).encode() + b"\n"
                     self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                     self.wfile.flush()

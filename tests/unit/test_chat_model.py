@@ -55,3 +55,13 @@ def test_a_stream_that_breaks_off_fails_after_its_first_pieces(ollama_double: Ol
     ollama_double.cut_after_chunks = 3
     pieces, error = _collect(_chat(ollama_double))
     assert len(pieces) == 3 and error is not None and error.reason == "connection-lost"
+
+
+def test_a_reply_still_trickling_past_the_total_deadline_is_too_slow(ollama_double: OllamaDouble) -> None:
+    ollama_double.reply = "One two three four five six seven eight nine ten."
+    ollama_double.chunk_chars = 5
+    ollama_double.chunk_delay_s = 0.3  # each piece in time for httpx's read timeout, the whole reply not
+    chat = OllamaChat(ollama_double.url, DEFAULT_MODEL, first_token_s=2.0, total_s=1.0)
+    pieces, error = _collect(chat)
+    assert 1 <= len(pieces) < 10 and error is not None and error.reason == "too-slow"
+    assert "still streaming after 1 s" in str(error)

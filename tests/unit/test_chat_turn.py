@@ -6,7 +6,7 @@ import pytest
 
 from shared.chat.grounding import CanonPageText, quote_around, verified_citations
 from shared.chat.request import parse_chat_request
-from shared.chat.turn import ChatTurn, UnknownCharacter
+from shared.chat.turn import OWN_PAGE_BONUS, ChatTurn, UnknownCharacter
 from shared.ledger.errors import InsufficientCredits
 from shared.events import EventValidationError
 from shared.qdpi.lm import LMUnavailable
@@ -228,3 +228,11 @@ def test_any_failure_after_the_first_token_refunds_and_a_lost_turn_record_still_
     assert [e.name for e in events] == ["token", "error"] and ledger.refunds == ["r-1"]
     events = _run(ChatTurn(ForgetfulStore(), FakeLedger(), FakeMemory(), None, cost=5), _request())
     assert events[-1].name == "done" and "(p.440)" in events[-1].data["answer"]
+
+
+@pytest.mark.parametrize("page_id, cited", [(None, 440), ("S02-P0010", 10)])
+def test_the_page_the_reader_has_open_is_favoured_a_little(page_id, cited):
+    memory = ScopedMemory()
+    memory.book_score = 0.55 + OWN_PAGE_BONUS  # a touch below the own page with its bonus (0.6 + 0.2)
+    events = _run(ChatTurn(FakeStore(), FakeLedger(), memory, None, cost=5), _request(page_id=page_id))
+    assert events[-1].data["citations"][0]["page_number"] == cited
