@@ -60,7 +60,8 @@ def _quote_sections(session, keyspace: str, page_id: str) -> list[int]:
 
 
 def _has_page_vector(session, keyspace: str, page_id: str) -> bool:
-    return session.execute(f"SELECT page_id FROM {keyspace}.page_vectors WHERE page_id = %s", (page_id,)).one() is not None
+    row = session.execute(f"SELECT page_id FROM {keyspace}.page_vectors WHERE page_id = %s", (page_id,)).one()
+    return row is not None
 
 
 def _shard_pages(index: Path, section: int) -> set[str]:
