@@ -49,7 +49,7 @@ class Cdc(Server):
 
     @property
     def heap(self) -> str:
-        return self.settings.get("CDC_HEAP", "512m")
+        return self.settings.get("CDC_HEAP", "1g")
 
     @property
     def keyspace(self) -> str:
