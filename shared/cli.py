@@ -229,11 +229,13 @@ def _section_number(text: str) -> int:
 
 def _summaries_run(settings: Settings, args: argparse.Namespace) -> int:
     import os
+    import time
+    from datetime import datetime, timezone
 
-    from shared.storage.cassandra import close_session, open_session
+    from shared.storage.cassandra import StorageUnavailable, close_session, open_session
     from shared.summaries.audit import kafka_auditor
     from shared.summaries.llm import writer_for
-    from shared.summaries.run import run_recorded
+    from shared.summaries.run import failed_run_id, run_recorded
     from shared.summaries.settings import SummarySettings
     from shared.summaries.store import SummaryStore
 
@@ -241,8 +243,14 @@ def _summaries_run(settings: Settings, args: argparse.Namespace) -> int:
     if args.k:
         summary_settings = SummarySettings(summary_settings.at, summary_settings.tz, args.k, summary_settings.seed,
                                            summary_settings.llm)
-    session = open_session(settings)
     auditor = None if args.dry_run else kafka_auditor(settings)
+    try:
+        session = open_session(settings)
+    except StorageUnavailable as exc:  # loud like any failed run: the audit record, then the CLI's message
+        if auditor is not None:
+            auditor(failed_run_id(args.run_id, datetime.now(timezone.utc)), "failed", time.monotonic(), repr(exc))
+            auditor.close()
+        raise
     try:
         report = run_recorded(SummaryStore(session, settings.cassandra_keyspace), summary_settings,
                               writer=writer_for(settings, summary_settings), run_id=args.run_id,
@@ -254,9 +262,11 @@ def _summaries_run(settings: Settings, args: argparse.Namespace) -> int:
     for s in report.summaries:
         print(f"cluster {s.cluster_id:2d}  {len(s.member_pages):3d} pages  centre {s.page_labels[0]:8}  "
               f"{s.words} words  {s.generator}  [{', '.join(s.keywords[:5])}]")
-        if args.dry_run and args.verbose:
+        if args.dry_run or args.verbose:
             print(f"    {s.summary}\n")
-    verb = "would write" if args.dry_run else ("wrote" if report.written else "already complete:")
+    verb = "would write" if args.dry_run else (
+        "superseded (a newer run is visible), not published:" if not report.visible
+        else "wrote" if report.written else "already complete:")
     print(f"{verb} run {report.run_id}: {len(report.summaries)} clusters of {report.pages} pages "
           f"({report.quotes} quotes), {report.generator}, in {report.duration_ms / 1000:.1f} s")
     return 0
@@ -331,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     summaries_run = summaries.add_parser("run", help="cluster the book and write a note per cluster now")
     summaries_run.add_argument("--dry-run", action="store_true", help="print the clusters without writing")
-    summaries_run.add_argument("--verbose", "-v", action="store_true", help="with --dry-run: print the notes too")
+    summaries_run.add_argument("--verbose", "-v", action="store_true", help="print the notes too (a dry run does)")
     summaries_run.add_argument("--run-id", help="run id (default: the day and a digest of the book)")
     summaries_run.add_argument("--k", type=int, help="clusters (default GIBSEY_SUMMARY_K, 48)")
     summaries_run.set_defaults(run=_summaries_run)

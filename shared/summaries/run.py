@@ -116,6 +116,11 @@ def summarise(store: SummaryStore, settings: SummarySettings, *, writer: NoteWri
     return RunReport(run_id, rows, len(pages), len(quotes), generator, duration_ms, written, visible)
 
 
+def failed_run_id(run_id: str | None, now: datetime) -> str:
+    """The id a failure is recorded under when the run never got (or was never given) one."""
+    return run_id or f"{now:%Y%m%d}-failed"
+
+
 def run_recorded(store: SummaryStore, settings: SummarySettings, *, writer: NoteWriter | None = None,
                  run_id: str | None = None, dry_run: bool = False,
                  on_outcome: Callable[[str, str, float, str], None] | None = None,
@@ -126,7 +131,7 @@ def run_recorded(store: SummaryStore, settings: SummarySettings, *, writer: Note
     try:
         report = summarise(store, settings, writer=writer, run_id=run_id, dry_run=dry_run, now=now)
     except Exception as exc:
-        failed_id = run_id or f"{now():%Y%m%d}-failed"
+        failed_id = failed_run_id(run_id, now())
         log.error("summary run failed", exc_info=True, extra={"run_id": failed_id, "error": repr(exc)})
         if not dry_run:
             try:

@@ -32,3 +32,27 @@ def test_unknown_command_is_usage_error():
     with pytest.raises(SystemExit) as info:
         cli.main(["teleport"])
     assert info.value.code == 2
+
+
+def test_summaries_run_with_cassandra_away_is_audited_and_says_why(monkeypatch, capsys):
+    import shared.storage.cassandra as cassandra
+    import shared.summaries.audit as audit
+    from shared.storage.cassandra import StorageUnavailable
+
+    records: list[tuple] = []
+
+    class RecordingAuditor:
+        def __call__(self, run_id, outcome, started, detail):
+            records.append((run_id, outcome, detail))
+
+        def close(self):
+            records.append("closed")
+
+    def unreachable(settings):
+        raise StorageUnavailable("Cassandra at 127.0.0.1:9042 is not reachable")
+
+    monkeypatch.setattr(cassandra, "open_session", unreachable)
+    monkeypatch.setattr(audit, "kafka_auditor", lambda settings: RecordingAuditor())
+    assert cli.main(["summaries", "run", "--run-id", "night-1"]) == 1
+    assert records[0][:2] == ("night-1", "failed") and "not reachable" in records[0][2] and records[1] == "closed"
+    assert "gibsey summaries run: Cassandra at 127.0.0.1:9042 is not reachable" in capsys.readouterr().err
