@@ -116,6 +116,14 @@ def read_rpc_prefix(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _whole_text(value: float, variable: str) -> str:
+    """`value` as the whole number `from_env` reads back for `variable`; a fraction cannot be written."""
+    whole = round(value)
+    if abs(value - whole) > 1e-9:
+        raise ConfigError(f"{variable}: {value!r} is not a whole number, so it cannot be passed on")
+    return str(whole)
+
+
 def _identifier(env: Mapping[str, str], variable: str, default: str) -> str:
     raw = env.get(variable, "").strip() or default
     if not (raw[0].isalpha() and raw.replace("_", "a").isalnum() and raw.lower() == raw and len(raw) <= 48):
@@ -187,6 +195,31 @@ class Settings:
         """The settings a Nameko container was started with: the inverse of `nameko_config` (nameko.yaml
         fills the same variables from the environment). Nested sections such as LOGGING are not settings."""
         return cls.from_env({key: str(value) for key, value in config.items() if isinstance(value, (str, int, float))})
+
+    def to_env(self) -> dict[str, str]:
+        """The variables `from_env` reads, so a parent can hand these settings to a child process unchanged
+        (`Settings.from_env(s.to_env()) == s` for any `s` that `from_env` built). Durations `from_env` reads
+        in whole units (heartbeat in s, health timeout in ms) must be whole there, or this raises `ConfigError`."""
+        return {
+            "CASSANDRA_HOSTS": ",".join(map(str, self.cassandra_hosts)),
+            "CASSANDRA_KEYSPACE": self.cassandra_keyspace,
+            "CASSANDRA_REPLICATION_FACTOR": str(self.cassandra_replication_factor),
+            "KAFKA_BROKERS": self.kafka_bootstrap,
+            "AMQP_URI": self.amqp_uri,
+            "OLLAMA_BASE_URL": self.ollama_base_url,
+            "OLLAMA_MODEL": self.ollama_model,
+            "GIBSEY_HTTP_PORT": str(self.http_port),
+            "GIBSEY_SESSION_TOPIC_PARTITIONS": str(self.topics.session_partitions),
+            "GIBSEY_PAGE_TOPIC_PARTITIONS": str(self.topics.page_partitions),
+            "GIBSEY_TOPIC_REPLICATION_FACTOR": str(self.topics.replication_factor),
+            "GIBSEY_HEALTH_TIMEOUT_MS": _whole_text(self.health_timeout_s * 1000, "GIBSEY_HEALTH_TIMEOUT_MS"),
+            "GIBSEY_SSE_HEARTBEAT_S": _whole_text(self.sse_heartbeat_s, "GIBSEY_SSE_HEARTBEAT_S"),
+            "GIBSEY_TOPIC_PREFIX": self.topic_prefix,
+            "GIBSEY_RPC_PREFIX": self.rpc_prefix,
+            "GIBSEY_CHAT_COST": str(self.chat_cost),
+            "GIBSEY_VAULT_REWARD": str(self.vault_reward),
+            "GIBSEY_NEW_USER_GRANT": str(self.new_user_grant),
+        }
 
     def with_overrides(self, **changes: object) -> "Settings":
         return replace(self, **changes)

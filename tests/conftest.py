@@ -9,22 +9,27 @@ from typing import Iterator
 import pytest
 
 from shared.config import Settings
-from tests.servers import provider_from_env
+from tests.servers import ServerProvider, provider_from_env
 
 pytest_plugins = ["tests.doubles.ollama"]  # the `ollama_double` fixture (an Ollama-protocol TEST DOUBLE)
 
 
 @pytest.fixture(scope="session")
-def stack_settings() -> Iterator[Settings]:
+def server_provider() -> ServerProvider:
+    """The swappable server layer (tests/servers.py); a test needing a server of its own asks it, not localstack."""
+    return provider_from_env()
+
+
+@pytest.fixture(scope="session")
+def stack_settings(server_provider: ServerProvider) -> Iterator[Settings]:
     """Connection settings for live servers, with a keyspace of this test session's own."""
-    provider = provider_from_env()
-    settings = provider.start()
+    settings = server_provider.start()
     # A keyspace of this test session's own, and the "test." topic namespace, so a developer's `make run`
     # on the same servers never sees test traffic (and tests never see theirs); RPC service names get a
     # prefix of this session's own for the same reason (shared/rpc.py).
     tag = uuid.uuid4().hex[:8]
     yield replace(settings, cassandra_keyspace=f"gibsey_test_{tag}", topic_prefix="test.", rpc_prefix=f"t{tag}_")
-    provider.stop()
+    server_provider.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Iterator
 
 import pytest
 
+from tests.env import child_env
 from tests.integration.flow_support import BIN, Process, free_port
 
 
 @pytest.fixture(scope="module")
 def env(stack_settings, book, topics_ready) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KAFKA_BROKERS": stack_settings.kafka_bootstrap,
-        "CASSANDRA_HOSTS": ",".join(map(str, stack_settings.cassandra_hosts)),
-        "CASSANDRA_KEYSPACE": stack_settings.cassandra_keyspace,
-        "AMQP_URI": stack_settings.amqp_uri,
-        "OLLAMA_BASE_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: the canon composer writes
-        "GIBSEY_TOPIC_PREFIX": stack_settings.topic_prefix,
-        "GIBSEY_RPC_PREFIX": stack_settings.rpc_prefix,
-        "GIBSEY_CONSUMER_GROUP_PREFIX": f"flow-{uuid.uuid4().hex[:8]}-",
-        "GIBSEY_CONSUMER_OFFSET_RESET": "latest",
-        "GIBSEY_SSE_HEARTBEAT_S": "1",
-        "GIBSEY_RETRY_BACKOFF_S": "0.2",
-        "GIBSEY_HTTP_WORKERS": "1",
-    }
+    """The session's settings (tests/env.py) plus what the pipeline flows tune for speed and isolation."""
+    return child_env(
+        stack_settings,
+        OLLAMA_BASE_URL=f"http://127.0.0.1:{free_port()}",  # nothing listens: the canon composer writes
+        GIBSEY_CONSUMER_GROUP_PREFIX=f"flow-{uuid.uuid4().hex[:8]}-",
+        GIBSEY_CONSUMER_OFFSET_RESET="latest",
+        GIBSEY_SSE_HEARTBEAT_S="1",
+        GIBSEY_RETRY_BACKOFF_S="0.2",
+        GIBSEY_HTTP_WORKERS="1",
+    )
 
 
 @pytest.fixture(scope="module")

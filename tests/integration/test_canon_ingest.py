@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -19,6 +18,7 @@ from shared.canon import load_corpus
 from shared.canon.ingest import IngestConflict, ingest
 from shared.storage.schema import apply_schema
 from tests.corpus_builder import page_entries, write_corpus
+from tests.env import child_env
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +115,7 @@ def test_a_second_ingest_writes_nothing_and_says_so(cassandra_session, canon):
     again = ingest(cassandra_session, settings.cassandra_keyspace, load_corpus(CANON))
     assert not again.changed
     cli = subprocess.run([sys.executable, "-m", "shared.cli", "ingest", str(CANON)], cwd=REPO, capture_output=True,
-                         text=True, env={**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace}, timeout=300)
+                         text=True, env=child_env(settings), timeout=300)
     assert cli.returncode == 0, cli.stderr
     assert "nothing to write: all 710 pages and 16 characters" in cli.stdout
 
@@ -171,7 +171,7 @@ def test_bad_corpus_is_refused_and_nothing_is_written(cassandra_session, keyspac
     root = write_corpus(tmp_path / "corpus", entries)
     named = breaker(root, entries)
     cli = subprocess.run([sys.executable, "-m", "shared.cli", "ingest", str(root)], cwd=REPO, capture_output=True,
-                         text=True, env={**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace}, timeout=120)
+                         text=True, env=child_env(settings), timeout=120)
     assert cli.returncode == 1
     assert named in cli.stderr
     for table in ("pages", "page_edges", "page_numbers", "pages_index", "characters"):

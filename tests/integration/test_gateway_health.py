@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from shared.config import Settings
+from tests.env import child_env
+from tests.servers import ServerProvider, SpareRabbitmq
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +38,10 @@ def _get(url: str) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-def start_gateway(env_overrides: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_gateway(settings: Settings) -> tuple[subprocess.Popen, str]:
+    """The gateway as its own process, configured by `settings` alone (plus a free port and one worker)."""
     port = _free_port()
-    env = {**os.environ, "GIBSEY_HTTP_PORT": str(port), "GIBSEY_HTTP_WORKERS": "1", **env_overrides}
+    env = child_env(settings, GIBSEY_HTTP_PORT=str(port), GIBSEY_HTTP_WORKERS="1")
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "-c", "gateway/gunicorn_conf.py", "gateway.asgi:app"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -65,7 +70,7 @@ def stop_gateway(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def gateway(stack_settings) -> Iterator[str]:
-    proc, url = start_gateway({})
+    proc, url = start_gateway(stack_settings)
     yield url
     stop_gateway(proc)
 
@@ -86,31 +91,21 @@ def test_health_reports_all_three_servers_up_with_versions(gateway):
 
 
 @pytest.fixture
-def throwaway_rabbitmq(tmp_path) -> Iterator[tuple[int, dict[str, str]]]:
-    """A second, real RabbitMQ node of our own (own state dir, ports and node name) that a test may stop."""
-    port, dist_port = _free_port(), _free_port()
-    env = {**os.environ, "GIBSEY_STATE_DIR": str(tmp_path / "state"), "AMQP_PORT": str(port),
-           "RABBITMQ_DIST_PORT": str(dist_port), "RABBITMQ_NODENAME": f"gibsey-it-{port}@localhost"}
-    up = subprocess.run([str(REPO / "localstack" / "up"), "rabbitmq"], env=env, capture_output=True, text=True,
-                        timeout=300)
-    assert up.returncode == 0, up.stderr or up.stdout
-    yield port, env
-    subprocess.run([str(REPO / "localstack" / "down"), "rabbitmq"], env=env, capture_output=True, timeout=120)
+def throwaway_rabbitmq(server_provider: ServerProvider, tmp_path) -> Iterator[SpareRabbitmq]:
+    """A second, real RabbitMQ of our own from the server layer, which the test may stop."""
+    rabbit = server_provider.spare_rabbitmq(tmp_path)
+    yield rabbit
+    rabbit.stop()  # a no-op when the test already stopped it
 
 
 def test_health_reports_a_stopped_server_as_down(stack_settings, throwaway_rabbitmq):
-    port, rabbit_env = throwaway_rabbitmq
-    proc, url = start_gateway({"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{port}/"})
+    proc, url = start_gateway(replace(stack_settings, amqp_uri=throwaway_rabbitmq.amqp_uri))
     try:
         status, body = _get(f"{url}/health")
         assert status == 200, body
         assert body["dependencies"]["rabbitmq"]["status"] == "up"
 
-        down = subprocess.run([str(REPO / "localstack" / "down"), "rabbitmq"], env=rabbit_env,
-                              capture_output=True, text=True, timeout=120)
-        assert down.returncode == 0, down.stderr
-        leftover = subprocess.run(["pgrep", "-f", rabbit_env["RABBITMQ_NODENAME"]], capture_output=True, text=True)
-        assert leftover.stdout == "", f"localstack/down left processes running: {leftover.stdout}"
+        throwaway_rabbitmq.stop()  # raises if the server or any of its processes is still there
 
         status, body = _get(f"{url}/health")
         assert status == 503

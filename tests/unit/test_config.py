@@ -70,3 +70,25 @@ def test_rpc_names_carry_the_environments_prefix():
     assert Settings.from_env({"GIBSEY_RPC_PREFIX": "t1a2_"}).nameko_config["GIBSEY_RPC_PREFIX"] == "t1a2_"
     with pytest.raises(ConfigError, match="GIBSEY_RPC_PREFIX"):
         rpc_service("retrieval", {"GIBSEY_RPC_PREFIX": "bad.prefix"})
+
+
+def test_to_env_hands_every_setting_to_a_child_unchanged():
+    settings = Settings.from_env({
+        "CASSANDRA_HOSTS": "db1,db2:9043", "KAFKA_BROKERS": "k1:19092", "AMQP_URI": "amqp://u:p@mq:5673/vh",
+        "CASSANDRA_KEYSPACE": "gibsey_x", "CASSANDRA_REPLICATION_FACTOR": "3", "OLLAMA_MODEL": "tiny",
+        "GIBSEY_HTTP_PORT": "8080", "GIBSEY_PAGE_TOPIC_PARTITIONS": "3", "GIBSEY_SESSION_TOPIC_PARTITIONS": "4",
+        "GIBSEY_TOPIC_REPLICATION_FACTOR": "2", "OLLAMA_BASE_URL": "http://gpu:11434",
+        "GIBSEY_HEALTH_TIMEOUT_MS": "750",
+        "GIBSEY_SSE_HEARTBEAT_S": "2", "GIBSEY_TOPIC_PREFIX": "test.", "GIBSEY_RPC_PREFIX": "t1_",
+        "GIBSEY_CHAT_COST": "7", "GIBSEY_VAULT_REWARD": "0", "GIBSEY_NEW_USER_GRANT": "9",
+    })
+    env = settings.to_env()
+    assert Settings.from_env(env) == settings
+    assert env["KAFKA_BROKERS"] == "k1:19092" and env["CASSANDRA_HOSTS"] == "db1:9042,db2:9043"
+    assert env["GIBSEY_HEALTH_TIMEOUT_MS"] == "750" and env["GIBSEY_VAULT_REWARD"] == "0"
+    assert all(isinstance(value, str) for value in env.values())
+
+
+def test_to_env_refuses_a_duration_it_cannot_write_whole():
+    with pytest.raises(ConfigError, match="GIBSEY_SSE_HEARTBEAT_S"):
+        Settings(sse_heartbeat_s=0.5).to_env()
