@@ -78,7 +78,10 @@ def _entries(metadata: Any, problems: list[str], notes: list[Normalisation]) -> 
         if Path(filename).name != filename or not filename.endswith(".md"):
             problems.append(f"{label} (id {item['id']!r}): filename {filename!r} must be a .md file inside pages/")
             continue
-        title = str(item["title"]).strip()
+        if not isinstance(item["title"], str):  # str() would store null as the title "None"
+            problems.append(f"{label} (id {item['id']!r}): title {item['title']!r} is not text")
+            continue
+        title = item["title"].strip()
         if title != item["title"]:
             notes.append(Normalisation("title-trimmed", f"{where} id {item['id']}", "whitespace trimmed"))
         entries.append(PageEntry(number, character, title or f"Page {number}", item["section"],

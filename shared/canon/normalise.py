@@ -145,7 +145,10 @@ def system_prompts(
     characters_dir = root / "characters"
     if characters_dir.is_dir():
         for extra in sorted(p.name for p in characters_dir.iterdir() if p.is_dir()):
-            if extra not in {c.id for c in CHARACTERS} and extra not in CHARACTER_ALIASES:
+            if extra in CHARACTER_ALIASES:  # not read either: the files are looked up under the current id
+                notes.append(Normalisation("directory-ignored", f"characters/{extra}",
+                                           f"an older id: only characters/{CHARACTER_ALIASES[extra]} is read"))
+            elif extra not in {c.id for c in CHARACTERS}:
                 notes.append(Normalisation("directory-ignored", f"characters/{extra}", "not one of the 16 characters"))
     result = []
     for character in CHARACTERS:

@@ -27,16 +27,6 @@ def test_a_clean_corpus_loads_in_page_order_with_canon_ids(tmp_path):
     assert corpus.characters[0].prompt_source == "default"
 
 
-def test_text_section_takes_the_section_of_the_characters_neighbours(tmp_path):
-    entries = page_entries(per_character=3)
-    entries[4]["section"] = "Part One: The Entrance Way"  # London Fox's middle page
-    corpus = load_corpus(write_corpus(tmp_path, entries))
-    assert corpus.page(5).section == 2 and corpus.page(5).page_id == "S02-P0005"
-    [note] = [n for n in corpus.normalisations if n.rule == "section-from-neighbours"]
-    assert note.subject == "metadata/pages.json id 005"
-    assert "'Part One: The Entrance Way' -> 2" in note.detail
-
-
 def test_text_section_at_the_start_of_a_run_uses_the_next_page(tmp_path):
     entries = page_entries(per_character=2)
     entries[2]["section"] = "Part One"  # London Fox's first page: no earlier page of hers
@@ -126,6 +116,8 @@ def test_every_problem_is_reported_in_one_run(tmp_path):
     (lambda e: e[0].pop("filename"), "missing filename"),
     (lambda e: e[0].update(id="first"), "is not a positive page number"),
     (lambda e: e[0].update(symbolId="nobody"), "unknown character id 'nobody'"),
+    (lambda e: e[0].update(title=None), "(id '001'): title None is not text"),
+    (lambda e: e[0].update(title=1984), "(id '001'): title 1984 is not text"),
     (lambda e: e[0].update(section=5), "section 5 belongs to jacklyn-variance, but symbolId is an-author"),
     (lambda e: e[0].update(filename="../../etc/passwd.md"), "must be a .md file inside pages/"),
     (lambda e: e.pop(3), "page ids must run 1..N without gaps; missing 4"),
