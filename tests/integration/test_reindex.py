@@ -4,7 +4,6 @@ removing the vectors of pages that are gone (recovery), a section out of range, 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from dataclasses import replace
@@ -19,6 +18,7 @@ from shared.rag.quotes import Quote
 from shared.rag.shards import current_version
 from shared.storage.schema import apply_schema
 from shared.storage.vectors import VectorStore
+from tests.env import child_env
 from tests.integration.flow_support import BIN, REPO
 
 pytestmark = pytest.mark.integration
@@ -38,8 +38,8 @@ def reindex(keyspace, stack_settings, tmp_path):
     index = tmp_path / "index"
 
     def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
-        env = {**os.environ, "CASSANDRA_HOSTS": ",".join(map(str, stack_settings.cassandra_hosts)),
-               "CASSANDRA_KEYSPACE": keyspace, "GIBSEY_INDEX_DIR": str(index), **extra_env}
+        env = child_env(replace(stack_settings, cassandra_keyspace=keyspace), GIBSEY_INDEX_DIR=str(index),
+                        **extra_env)
         return subprocess.run([str(BIN / "gibsey"), "reindex", *args], cwd=REPO, env=env, capture_output=True,
                               text=True, timeout=300)
 
