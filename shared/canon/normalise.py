@@ -44,8 +44,9 @@ def whole_number(raw: Any) -> int | None:
 
 
 def resolve_sections(entries: list["PageEntry"], problems: list[str], notes: list[Normalisation]) -> dict[int, int]:
-    """Rule `section-from-neighbours`: a non-numeric section takes the section of the nearest pages of the
-    same character that have numeric sections (the previous one wins if the two sides disagree)."""
+    """Rule `section-from-neighbours`: a non-numeric section takes the section of the nearest earlier page of
+    the same character with a numeric section (else the nearest later one). The two sides cannot disagree:
+    each character narrates one section, and a numeric section of another character is a problem."""
     numeric: dict[int, int] = {}
     by_character: dict[str, list["PageEntry"]] = defaultdict(list)
     for entry in entries:
@@ -76,11 +77,10 @@ def resolve_sections(entries: list["PageEntry"], problems: list[str], notes: lis
                                 f"number and {entry.character.id} has no page with a numeric section to take it from")
                 continue
             sections[entry.number] = numeric[chosen.number]
-            disagree = before and after and numeric[before.number] != numeric[after.number]
             notes.append(Normalisation(
                 "section-from-neighbours", f"metadata/pages.json id {entry.number:03d}",
                 f"section {entry.raw_section!r} -> {numeric[chosen.number]} (from {entry.character.id}'s page "
-                f"{chosen.number}{'; the next page says ' + str(numeric[after.number]) if disagree else ''})"))
+                f"{chosen.number})"))
     return sections
 
 
