@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
+from dataclasses import replace
+from typing import Callable, Iterator
 
 import pytest
 
+from shared.config import Settings
 from tests.env import child_env
 from tests.integration.flow_support import BIN, Process, free_port
 
@@ -33,3 +35,22 @@ def gateway(env) -> Iterator[str]:
     proc.wait_for("ASGI server listening")
     yield f"http://127.0.0.1:{port}"
     proc.stop()
+
+
+@pytest.fixture
+def schema_keyspace(cassandra_session, stack_settings) -> Iterator[Callable[[str], Settings]]:
+    """`schema_keyspace(suffix)`: the test's settings on a keyspace of its own (the session's name plus
+    `_suffix`) with every migration applied; dropped afterwards."""
+    from shared.storage.schema import apply_schema
+
+    made: list[str] = []
+
+    def make(suffix: str):
+        settings = replace(stack_settings, cassandra_keyspace=f"{stack_settings.cassandra_keyspace}_{suffix}")
+        apply_schema(cassandra_session, settings)
+        made.append(settings.cassandra_keyspace)
+        return settings
+
+    yield make
+    for keyspace in made:
+        cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")

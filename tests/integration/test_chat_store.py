@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
-
-from shared.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -21,16 +18,12 @@ def _note(run_id: str, cluster_id: int, pages: tuple[str, ...]):
 
 
 @pytest.fixture
-def stores(stack_settings: Settings, cassandra_session):
+def stores(schema_keyspace, cassandra_session):
     from shared.storage.chat import ChatStore
-    from shared.storage.schema import apply_schema
     from shared.summaries.store import SummaryStore
 
-    settings = replace(stack_settings, cassandra_keyspace=stack_settings.cassandra_keyspace + "_chatnotes")
-    apply_schema(cassandra_session, settings)
-    yield ChatStore(cassandra_session, settings.cassandra_keyspace), SummaryStore(cassandra_session,
-                                                                                 settings.cassandra_keyspace)
-    cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+    keyspace = schema_keyspace("chatnotes").cassandra_keyspace
+    return ChatStore(cassandra_session, keyspace), SummaryStore(cassandra_session, keyspace)
 
 
 def test_cluster_note_follows_the_published_run(stores):

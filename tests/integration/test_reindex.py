@@ -16,7 +16,6 @@ from annoy import AnnoyIndex
 from shared.rag.embedding import DIMENSIONS
 from shared.rag.quotes import Quote
 from shared.rag.shards import current_version
-from shared.storage.schema import apply_schema
 from shared.storage.vectors import VectorStore
 from tests.env import child_env
 from tests.integration.flow_support import BIN, REPO
@@ -25,11 +24,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def keyspace(cassandra_session, stack_settings):
-    settings = replace(stack_settings, cassandra_keyspace=f"{stack_settings.cassandra_keyspace}_reindex")
-    apply_schema(cassandra_session, settings)
-    yield settings.cassandra_keyspace
-    cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+def keyspace(schema_keyspace) -> str:
+    return schema_keyspace("reindex").cassandra_keyspace
 
 
 @pytest.fixture

@@ -12,17 +12,13 @@ from shared.events import Envelope, PageRequested
 from shared.qdpi.composer import compose_from_canon
 from shared.storage.pipeline import NewPage, PipelineStore, generated_page_id
 from shared.storage.repair import repair
-from shared.storage.schema import apply_schema
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def keyspace(cassandra_session, stack_settings):
-    settings = replace(stack_settings, cassandra_keyspace=f"{stack_settings.cassandra_keyspace}_repair")
-    apply_schema(cassandra_session, settings)
-    yield settings.cassandra_keyspace
-    cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+def keyspace(schema_keyspace) -> str:
+    return schema_keyspace("repair").cassandra_keyspace
 
 
 def _page(page_id: str, request_id: str) -> NewPage:
