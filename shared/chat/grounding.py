@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from shared.qdpi.composer import split_sentences
+from shared.rag.quotes import page_label, split_quotes
 
 MIN_SENTENCES = 2
 MAX_QUOTE_SENTENCES = 3
@@ -61,8 +62,18 @@ def verified_citations(answer: str, pages: Mapping[int, CanonPageText]) -> list[
         before = normalise(answer[:match.start()])
         quote = _longest_run_ending(before, split_sentences(page.text))
         if quote and quote in folded_answer:
-            found.append(Citation(page.page_id, page.page_number, f"p{page.page_number}", quote))
+            found.append(Citation(page.page_id, page.page_number, _loc_of(page, quote), quote))
     return found
+
+
+def _loc_of(page: CanonPageText, quote: str) -> str:
+    """The index's location (`p{N}-{k}`, shared/rag/quotes.py) of the quote piece the verified run starts
+    in, so a citation found in an answer names its place the way a retrieved one does."""
+    for piece in split_quotes(page.text, page_label(page.page_id, page.page_number)):
+        text = normalise(piece.text)
+        if quote.startswith(text[:60]) or text.startswith(quote[:60]) or quote[:60] in text:
+            return piece.loc
+    return page_label(page.page_id, page.page_number)
 
 
 def _longest_run_ending(before: str, sentences: list[str]) -> str | None:

@@ -9,6 +9,7 @@ from shared.chat.request import parse_chat_request
 from shared.chat.turn import OWN_PAGE_BONUS, ChatTurn, UnknownCharacter
 from shared.ledger.errors import InsufficientCredits
 from shared.events import EventValidationError
+from shared.rag.quotes import split_quotes
 from shared.qdpi.lm import LMUnavailable
 from shared.storage.chat import Persona, Turn
 
@@ -236,3 +237,13 @@ def test_the_page_the_reader_has_open_is_favoured_a_little(page_id, cited):
     memory.book_score = 0.55 + OWN_PAGE_BONUS  # a touch below the own page with its bonus (0.6 + 0.2)
     events = _run(ChatTurn(FakeStore(), FakeLedger(), memory, None, cost=5), _request(page_id=page_id))
     assert events[-1].data["citations"][0]["page_number"] == cited
+
+
+def test_a_citation_found_in_an_answer_names_its_place_like_a_retrieved_one():
+    sentences = [f"Sentence {n} of the long page goes on with " + " ".join(["words"] * 20) + "." for n in range(1, 7)]
+    page = CanonPageText("S01-P0009", 9, 1, "T", "an-author", " ".join(sentences))
+    pieces = split_quotes(page.text, "p9")
+    second = next(q for q in pieces if q.loc == "p9-2")
+    start = next(i for i, s in enumerate(sentences) if second.text.startswith(s))
+    answer = "As written: “" + " ".join(sentences[start:start + 2]) + "” (p.9)"
+    assert [c.loc for c in verified_citations(answer, {9: page})] == ["p9-2"]
