@@ -132,8 +132,9 @@ def write_demo_vectors(session, keyspace: str) -> int:
     for q in demo_quotes():
         by_page.setdefault(q.page_id, []).append(q)
     for page_id, quotes in by_page.items():
-        first = quotes[0]
-        store.replace_page(page_id=page_id, section=first.section, page_num=first.page_num,
-                           character_id=first.character_id, text=" ".join(q.text for q in quotes),
-                           quotes=[Quote(q.loc, q.text) for q in quotes], vectors=np.stack([q.vector for q in quotes]))
+        first, vectors = quotes[0], np.stack([q.vector for q in quotes])
+        where = {"page_id": page_id, "section": first.section, "page_num": first.page_num,
+                 "character_id": first.character_id}
+        store.write_quotes(**where, quotes=[Quote(q.loc, q.text) for q in quotes], vectors=vectors)
+        store.record_page(**where, text=" ".join(q.text for q in quotes), vectors=vectors)
     return len(by_page)
