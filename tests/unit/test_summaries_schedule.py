@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from shared.summaries.clock import NightlySchedule
 from shared.summaries.run import run_recorded
 from shared.summaries.settings import SummarySettings
