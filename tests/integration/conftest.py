@@ -37,15 +37,12 @@ def gateway(env) -> Iterator[str]:
     proc.stop()
 
 
-@pytest.fixture
-def schema_keyspace(cassandra_session, stack_settings) -> Iterator[Callable[[str], Settings]]:
-    """`schema_keyspace(suffix)`: the test's settings on a keyspace of its own (the session's name plus
-    `_suffix`) with every migration applied; dropped afterwards."""
+def _own_keyspaces(cassandra_session, stack_settings: Settings) -> Iterator[Callable[[str], Settings]]:
     from shared.storage.schema import apply_schema
 
     made: list[str] = []
 
-    def make(suffix: str):
+    def make(suffix: str) -> Settings:
         settings = replace(stack_settings, cassandra_keyspace=f"{stack_settings.cassandra_keyspace}_{suffix}")
         apply_schema(cassandra_session, settings)
         made.append(settings.cassandra_keyspace)
@@ -54,3 +51,16 @@ def schema_keyspace(cassandra_session, stack_settings) -> Iterator[Callable[[str
     yield make
     for keyspace in made:
         cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+
+
+@pytest.fixture
+def schema_keyspace(cassandra_session, stack_settings) -> Iterator[Callable[[str], Settings]]:
+    """`schema_keyspace(suffix)`: the test's settings on a keyspace of its own (the session's name plus
+    `_suffix`) with every migration applied; dropped afterwards."""
+    yield from _own_keyspaces(cassandra_session, stack_settings)
+
+
+@pytest.fixture(scope="module")
+def module_schema_keyspace(cassandra_session, stack_settings) -> Iterator[Callable[[str], Settings]]:
+    """`schema_keyspace`, kept for the whole module (e.g. one canon ingest shared by its tests)."""
+    yield from _own_keyspaces(cassandra_session, stack_settings)

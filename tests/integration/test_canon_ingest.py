@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import falcon
@@ -16,7 +15,6 @@ import pytest
 from gateway.app import create_app
 from shared.canon import load_corpus
 from shared.canon.ingest import IngestConflict, ingest
-from shared.storage.schema import apply_schema
 from tests.corpus_builder import page_entries, write_corpus
 from tests.env import child_env
 
@@ -29,19 +27,9 @@ needs_canon = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def keyspaces(cassandra_session, stack_settings):
+def keyspaces(module_schema_keyspace):
     """Fresh keyspaces with the schema applied, dropped at the end of the module."""
-    made = []
-
-    def make(suffix: str):
-        settings = replace(stack_settings, cassandra_keyspace=f"{stack_settings.cassandra_keyspace}_{suffix}")
-        apply_schema(cassandra_session, settings)
-        made.append(settings.cassandra_keyspace)
-        return settings
-
-    yield make
-    for name in made:
-        cassandra_session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+    return module_schema_keyspace
 
 
 @pytest.fixture(scope="module")
