@@ -38,10 +38,11 @@ class Process:
         for line in self.proc.stderr:
             self.lines.append(line)
 
-    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+    def wait_for(self, text: str, timeout: float = 60.0, *, unless: str | None = None) -> None:
+        """Until a line contains `text` (and not `unless`), the process exits, or `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(text in line for line in self.lines):
+            if any(text in line and (unless is None or unless not in line) for line in self.lines):
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"process exited ({self.proc.returncode}): {''.join(self.lines)[-3000:]}")
@@ -62,7 +63,10 @@ def function(name: str, env: dict[str, str]) -> Process:
     service = Process([str(BIN / "nameko"), "run", "--config", "functions/nameko.yaml",
                        f"functions.{name}.service"], {**env, "GIBSEY_SERVICE_NAME": name})
     try:
-        service.wait_for("partitions assigned")
+        # A consumer's first join can come before the broker has told it about the topic: it is then assigned
+        # nothing, and gets its partitions on a later join. A consumer starting at "latest" would miss what
+        # is produced in between, so wait for an assignment that holds partitions.
+        service.wait_for("partitions assigned", unless='"partitions": []')
     except BaseException:
         service.stop()  # never leave a half-started child behind
         raise
