@@ -6,7 +6,6 @@ from pathlib import Path
 from shared.probes import ProbeResult, probe_cassandra
 
 from . import maven
-from .errors import StackError
 from .java import find_java
 from .render import read_options, render
 from .server import Launch, Server
@@ -44,10 +43,7 @@ class Cassandra(Server):
     @property
     def commitlog_sync_period_ms(self) -> int:
         """How often the commit log syncs, which is when the CDC agent may read new changes (docs/CDC.md)."""
-        raw = self.settings.get("CASSANDRA_COMMITLOG_SYNC_PERIOD_MS", "100")
-        if not raw.isascii() or not raw.isdigit() or not 10 <= int(raw) <= 10_000:
-            raise StackError(f"CASSANDRA_COMMITLOG_SYNC_PERIOD_MS must be 10..10000 (ms), got {raw!r}")
-        return int(raw)
+        return self.settings.millis("CASSANDRA_COMMITLOG_SYNC_PERIOD_MS", 100, minimum=10, maximum=10_000)
 
     @property
     def lib_dir(self) -> Path:

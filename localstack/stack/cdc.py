@@ -145,16 +145,10 @@ class Cdc(Server):
             "offsets_dir": self.offsets_dir,
             "relocation_dir": self.home / "relocation",
             "http_port": self.port,
-            "idx_poll_ms": self._millis("CDC_IDX_POLL_MS", 50),
+            "idx_poll_ms": self.settings.millis("CDC_IDX_POLL_MS", 50),
             "keyspace": self.keyspace,
             "kafka_port": Kafka(self.settings, self.reporter).port,
         })
-
-    def _millis(self, key: str, default: int) -> int:
-        raw = self.settings.get(key, str(default))
-        if not raw.isdigit() or int(raw) < 1:
-            raise StackError(f"{key}={raw!r} is not a positive number of milliseconds")
-        return int(raw)
 
     def _compile_agent(self) -> None:
         """javac localstack/java/CdcAgent.java against the agent's jars, once per source and classpath."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
 
+from shared.numbers import ascii_whole_number
+
 from .errors import StackError
 from .versions import load_versions
 
@@ -41,9 +43,19 @@ class Settings:
 
     def port(self, key: str, default: int) -> int:
         raw = self.get(key, str(default))
-        if not raw.isdigit() or not 0 < int(raw) < 65536:
+        value = ascii_whole_number(raw)
+        if value is None or not 0 < value < 65536:
             raise StackError(f"{key}={raw!r} is not a TCP port number")
-        return int(raw)
+        return value
+
+    def millis(self, key: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+        """A whole number of milliseconds in minimum..maximum from `key`, or `default` when it is unset."""
+        raw = self.get(key, str(default))
+        value = ascii_whole_number(raw)
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            span = f"{minimum}..{maximum}" if maximum is not None else f"at least {minimum}"
+            raise StackError(f"{key} must be {span} (ms), got {raw!r}")
+        return value
 
     def seconds(self, key: str, default: float) -> float:
         raw = self.get(key, str(default))

@@ -34,3 +34,16 @@ def test_the_sync_period_is_short_by_default_and_overridable(tmp_path):
 def test_a_bad_sync_period_is_refused_with_its_name(raw):
     with pytest.raises(StackError, match="CASSANDRA_COMMITLOG_SYNC_PERIOD_MS must be 10..10000"):
         _server({"CASSANDRA_COMMITLOG_SYNC_PERIOD_MS": raw}).commitlog_sync_period_ms
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "65536", "９０９２", "²"])
+def test_a_bad_port_is_refused_with_its_name(raw):
+    with pytest.raises(StackError, match="KAFKA_PORT="):
+        load_settings({"KAFKA_PORT": raw}).port("KAFKA_PORT", 9092)
+
+
+def test_milliseconds_have_a_floor_and_an_optional_ceiling():
+    settings = load_settings({"CDC_IDX_POLL_MS": "0"})
+    with pytest.raises(StackError, match="CDC_IDX_POLL_MS must be at least 1 \\(ms\\), got '0'"):
+        settings.millis("CDC_IDX_POLL_MS", 50)
+    assert load_settings({}).millis("CDC_IDX_POLL_MS", 50) == 50
