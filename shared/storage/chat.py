@@ -71,9 +71,7 @@ class ChatStore:
         if run_id is None:
             return None
         if self._notes_run != run_id:
-            pointer, rows = await asyncio.to_thread(self._summaries.latest)
-            self._notes_run = pointer.run_id
-            self._notes_by_page = {page: row.as_dict() for row in rows for page in row.member_pages}
+            self._notes_run, self._notes_by_page = await asyncio.to_thread(self._summaries.notes_by_page)
         return self._notes_by_page.get(page_id)
 
     async def recent_turns(self, session_id: str, char_id: str, limit: int) -> list[Turn]:

@@ -286,11 +286,14 @@ class SummaryStore:
         row = self._s.execute(self._row, (run_id, cluster_id)).one() if run_id else None
         return _summary(row) if row else None
 
+    def notes_by_page(self) -> tuple[str | None, dict[str, dict[str, object]]]:
+        """The latest run's id, and the summary (as_dict) of the cluster each of its pages belongs to."""
+        pointer, rows = self.latest()
+        return pointer.run_id, {page: row.as_dict() for row in rows for page in row.member_pages}
+
     def cluster_of_page(self, page_id: str) -> dict[str, object] | None:
         """The latest run's summary of the cluster `page_id` belongs to (None: no run, or a newer page)."""
-        _, rows = self.latest()
-        found = next((r for r in rows if page_id in r.member_pages), None)
-        return found.as_dict() if found else None
+        return self.notes_by_page()[1].get(page_id)
 
 
 def _claim(r) -> Claim | None:
